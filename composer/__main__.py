@@ -1,0 +1,5 @@
+"""``python -m composer``: see :mod:`composer.cli`."""
+
+from composer.cli import main
+
+raise SystemExit(main())

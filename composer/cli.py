@@ -1,0 +1,99 @@
+"""Command line: ``python -m composer compose 500`` and ``python -m composer continue song.mid``.
+
+Errors a user can cause print one line and exit with status 2; nothing half-written is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from composer.errors import ComposerError
+
+
+def _options(p: argparse.ArgumentParser) -> None:
+    """Options shared by both commands."""
+    p.add_argument("--out", type=Path, default=Path("out"), help="folder for the files (default: out/)")
+    p.add_argument("--seed", type=int, help="same seed and options, same piece")
+    p.add_argument("--temperature", type=float, default=1.0, help="lower is safer, higher wilder (0.05-3)")
+    p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0: off)")
+    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (1: off)")
+    p.add_argument("--tempo", type=float, help="beats a minute (20-300)")
+    p.add_argument("--transpose", type=int, default=0, help="semitones up or down")
+    p.add_argument("--instrument", help="General MIDI program 0-127 or a name such as violin")
+    p.add_argument("--style", help="a style the model was trained with")
+    p.add_argument("--model", type=Path, help="a .cadenza model (default: COMPOSER_MODEL or the bundled one)")
+    p.add_argument("--no-audio", action="store_true", help="skip the audio file")
+    p.add_argument("--no-picture", action="store_true", help="skip the piano-roll picture")
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser for both commands."""
+    p = argparse.ArgumentParser(prog="python -m composer", description="Compose music with a trained LSTM.")
+    sub = p.add_subparsers(dest="command", required=True)
+    compose = sub.add_parser("compose", help="compose a new piece", description="Compose a new piece.")
+    compose.add_argument("length", type=int, nargs="?", default=500, help="notes or chords, 1-2000 (500)")
+    compose.add_argument("--key", help="key to compose in, e.g. C, Am, F#m")
+    _options(compose)
+    cont = sub.add_parser("continue", help="continue a piece", description="Continue your MIDI/MusicXML/ABC file.")
+    cont.add_argument("source", type=Path, help="the piece to continue")
+    cont.add_argument("--length", type=int, default=200, help="new notes or chords, 1-2000 (200)")
+    cont.add_argument("--new-only", action="store_true", help="write only the new part")
+    _options(cont)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the exit status."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("COMPOSER_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s")
+    from composer.service import ComposeRequest, Composer
+    from composer.settings import ComposerSettings
+
+    try:
+        settings = ComposerSettings(**({"model": args.model} if args.model else {}))
+        primer = None
+        if args.command == "continue":
+            if not args.source.is_file():
+                raise ComposerError(f"There is no file at {args.source}.")
+            primer = args.source
+        request = ComposeRequest(
+            length=args.length,
+            seed=args.seed,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            tempo=args.tempo,
+            key=getattr(args, "key", None),
+            transpose=args.transpose,
+            instrument=args.instrument,
+            style=args.style,
+            primer=primer,
+            primer_name=args.source.name if primer else "",
+            new_part_only=getattr(args, "new_only", False),
+            audio=not args.no_audio,
+            picture=not args.no_picture,
+        )
+        composer = Composer(settings, workers=1)
+        try:
+            piece = composer.compose_sync(request, args.out)
+        finally:
+            composer.close()
+    except ComposerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for warning in piece.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    what = f"{piece.events} new events after {piece.primer_events} of yours" if piece.primer_events else (
+        f"{piece.events} events"
+    )
+    print(f"Composed {what}: {piece.seconds:.0f} s of music in {piece.key} at {piece.tempo:g} bpm, seed {piece.seed}.")
+    for made in (piece.midi, piece.audio, piece.picture):
+        if made is not None:
+            print(f"  wrote {made} ({made.stat().st_size / 1024:.0f} KB)")
+    stages = ", ".join(f"{k} {v:.2f}s" for k, v in piece.timings.items())
+    print(f"  time: {stages}")
+    return 0

@@ -1,0 +1,347 @@
+"""The composer as a service: a request in, a finished piece (MIDI, audio, picture) out.
+
+:class:`Composer` loads the model once, lazily, and does the work in its own thread pool:
+``await composer.compose(request, out_dir)`` for asyncio callers such as the bot, and
+``composer.compose_sync(request, out_dir)`` for everyone else. All files of a piece are written
+in a scratch folder and moved into place only when every stage has succeeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from composer import artifact as artifacts
+from composer.audio import AudioUnavailable, find_soundfont, render_audio
+from composer.errors import InvalidOptionError
+from composer.events import (
+    TICKS_PER_QUARTER,
+    Event,
+    Part,
+    Score,
+    events_from_notes,
+    notes_from_events,
+    quarters_to_ticks,
+)
+from composer.generate import PieceRequest, generate
+from composer.keys import Key, detect_key, parse_key, shift_between
+from composer.midi_in import ReadLimits, read_score
+from composer.midi_out import write_midi
+from composer.pianoroll import draw_piano_roll
+from composer.sampling import SamplingOptions
+from composer.settings import ComposerSettings
+from composer.stepper import Stepper
+
+log = logging.getLogger(__name__)
+
+MAX_LENGTH = 2000
+SEED_LIMIT = 2**32
+
+
+@dataclass(frozen=True)
+class ComposeRequest:
+    """What to compose. With ``primer`` set, the piece continues that MIDI/MusicXML/ABC file."""
+
+    length: int = 500
+    seed: int | None = None
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 0.95
+    tempo: float | None = None
+    key: str | None = None
+    transpose: int = 0
+    instrument: str | int | None = None
+    style: str | None = None
+    primer: bytes | Path | None = field(default=None, repr=False)
+    primer_name: str = ""
+    new_part_only: bool = False
+    audio: bool = True
+    picture: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.length, bool) or not isinstance(self.length, int | np.integer):
+            raise InvalidOptionError(f"The length must be a whole number of notes from 1 to {MAX_LENGTH}.")
+        if not 1 <= self.length <= MAX_LENGTH:
+            raise InvalidOptionError(
+                f"The length must be from 1 to {MAX_LENGTH} notes (about {MAX_LENGTH // 250} minutes), "
+                f"not {self.length}."
+            )
+        if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
+            raise InvalidOptionError(f"The seed must be a whole number from 0 to {SEED_LIMIT - 1}.")
+        if self.tempo is not None and not 20 <= self.tempo <= 300:
+            raise InvalidOptionError(f"The tempo must be from 20 to 300 beats a minute, not {self.tempo:g}.")
+        if not -24 <= self.transpose <= 24:
+            raise InvalidOptionError(f"Transpose by at most 24 semitones either way, not {self.transpose}.")
+        if self.key is not None:
+            parse_key(self.key)
+        if self.key is not None and self.primer is not None:
+            raise InvalidOptionError("A continuation keeps the key of your piece; use transpose instead of key.")
+        if self.new_part_only and self.primer is None:
+            raise InvalidOptionError("new_part_only only applies to a continuation.")
+        self.sampling  # noqa: B018 - validates temperature, top_k and top_p now
+
+    @property
+    def sampling(self) -> SamplingOptions:
+        """The sampling options of this request."""
+        return SamplingOptions(self.temperature, self.top_k, self.top_p)
+
+
+@dataclass(frozen=True)
+class Composition:
+    """A finished piece: where its files are and everything needed to make it again."""
+
+    midi: Path
+    audio: Path | None
+    picture: Path | None
+    seed: int
+    events: int
+    primer_events: int
+    seconds: float
+    key: str
+    tempo: float
+    program: int
+    style: str
+    ended_naturally: bool
+    mapped_values: int
+    timings: dict[str, float]
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """The settings that reproduce this piece, for display."""
+        return {
+            "length": str(self.events),
+            "seed": str(self.seed),
+            "key": self.key,
+            "tempo": f"{self.tempo:g}",
+            "instrument": str(self.program),
+            "style": self.style,
+        }
+
+
+def resolve_program(instrument: str | int | None, default: int = 0) -> int:
+    """A General MIDI program from a number (0-127) or an instrument name music21 knows."""
+    if instrument is None or instrument == "":
+        return default
+    if isinstance(instrument, int) or str(instrument).strip().isdigit():
+        program = int(instrument)
+        if not 0 <= program <= 127:
+            raise InvalidOptionError(f"Instrument numbers are General MIDI programs 0-127, not {program}.")
+        return program
+    from music21 import instrument as m21instrument
+
+    try:
+        found = m21instrument.fromString(str(instrument))
+    except m21instrument.InstrumentException:
+        found = None
+    if found is None or found.midiProgram is None:
+        raise InvalidOptionError(
+            f"I don't know the instrument '{instrument}'; try piano, violin, flute, guitar or a number 0-127."
+        )
+    return int(found.midiProgram)
+
+
+class Composer:
+    """Composes pieces with one model, in a pool of worker threads."""
+
+    def __init__(self, settings: ComposerSettings | None = None, workers: int | None = None) -> None:
+        self.settings = settings or ComposerSettings()
+        self._pool = ThreadPoolExecutor(workers or self.settings.workers, thread_name_prefix="composer")
+        self._lock = threading.Lock()
+        self._artifact: artifacts.Artifact | None = None
+        self._stepper: Stepper | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def load(self) -> artifacts.Artifact:
+        """Load the model now (it is otherwise loaded by the first piece)."""
+        with self._lock:
+            if self._artifact is None:
+                loaded = artifacts.load(self.settings.model)
+                self._stepper = Stepper(loaded.config, loaded.weights)
+                self._artifact = loaded
+        return self._artifact
+
+    def close(self) -> None:
+        """Stop the worker threads once running pieces are done."""
+        self._pool.shutdown(wait=True)
+
+    async def compose(self, request: ComposeRequest, out_dir: str | Path) -> Composition:
+        """Compose in the worker pool without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.compose_sync, request, Path(out_dir))
+
+    # -- the work ------------------------------------------------------------------------------
+
+    def limits(self) -> ReadLimits:
+        """The input limits from the settings."""
+        s = self.settings
+        return ReadLimits(
+            max_bytes=s.max_input_bytes,
+            max_notes=s.max_input_notes,
+            max_quarters=s.max_input_quarters,
+            parse_seconds=s.parse_seconds,
+            parse_memory_mb=s.parse_memory_mb,
+        )
+
+    def compose_sync(self, request: ComposeRequest, out_dir: str | Path) -> Composition:
+        """Compose one piece and write its files into ``out_dir``; returns what was written."""
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = round(now - clock, 3)
+            clock = now
+
+        model = self.load()
+        lap("model")
+        vocabulary = model.vocabulary
+        seed = request.seed if request.seed is not None else secrets.randbelow(SEED_LIMIT)
+        if request.style is not None and request.style not in vocabulary.styles:
+            raise InvalidOptionError(
+                f"This model knows the styles {', '.join(vocabulary.styles)}, not '{request.style}'."
+            )
+        style = request.style or vocabulary.styles[0]
+        warnings: list[str] = []
+
+        source: Score | None = None
+        if request.primer is not None:
+            source = read_score(request.primer, self.limits(), name=request.primer_name)
+            if source.dropped_drum_notes:
+                warnings.append(f"Left out {source.dropped_drum_notes} drum notes of your piece.")
+            lap("read")
+        primer_events = events_from_notes(source.notes) if source else []
+        wanted_key = parse_key(request.key) if request.key else None
+        if wanted_key is not None:
+            primer_events = [Event(wanted_key.tonic_chord(), 2 * TICKS_PER_QUARTER, 2 * TICKS_PER_QUARTER, 4)]
+        encoded = vocabulary.encode(primer_events, start=True, end=False)
+        fixed = {}
+        if model.config.arch == "seed":
+            eighth = TICKS_PER_QUARTER // 2
+            fixed = dict(zip(("duration", "ioi", "velocity"), vocabulary.encode_event(
+                Event((60,), eighth, eighth, 5))[0][1:]))
+        piece = PieceRequest(
+            length=request.length,
+            seed=seed,
+            style=vocabulary.style_id(style),
+            sampling=request.sampling,
+            primer=encoded.rows,
+            fixed=fixed,
+        )
+        (result,) = generate(self._stepper, [piece])
+        new_events = [vocabulary.decode_event(row) for row in result.rows]
+        if not result.ended_naturally and new_events:
+            new_events[-1] = _ring_out(new_events[-1])
+        lap("generate")
+
+        if wanted_key is not None:
+            new_events = primer_events + new_events
+            shift = shift_between(detect_key(new_events), wanted_key) + request.transpose
+        else:
+            shift = request.transpose
+        new_events = [e.transposed(shift) for e in new_events] if shift else new_events
+        key = detect_key(new_events if source is None else primer_events + new_events)
+
+        tempo = float(request.tempo or (source.tempo if source else model.default_tempo))
+        program = resolve_program(
+            request.instrument, default=source.parts[0].program if source and source.parts else 0
+        )
+        output, new_from = _arrange(source, new_events, primer_events, tempo, program, request.new_part_only)
+        seconds = output.length * 60.0 / tempo
+
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stem = f"cadenza-{seed}" if source is None else f"continuation-{seed}"
+        scratch = Path(tempfile.mkdtemp(prefix=".cadenza-", dir=out_dir))
+        try:
+            midi = write_midi(output, scratch / f"{stem}.mid")
+            lap("midi")
+            picture = None
+            if request.picture:
+                picture = draw_piano_roll(
+                    output.notes, scratch / f"{stem}.png", tempo=tempo, new_from=new_from,
+                    title=f"Cadenza · {key} · {tempo:g} bpm · seed {seed}",
+                )
+                lap("picture")
+            audio = None
+            if request.audio:
+                audio = self._render(midi, scratch / f"{stem}.{self.settings.audio_format}", warnings)
+                lap("audio")
+            final = {}
+            for made in (midi, picture, audio):
+                if made is not None:
+                    final[made] = out_dir / made.name
+                    made.replace(final[made])
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        timings["total"] = round(sum(timings.values()), 3)
+        return Composition(
+            midi=final[midi],
+            audio=final.get(audio),
+            picture=final.get(picture),
+            seed=seed,
+            events=len(new_events) - (1 if wanted_key is not None else 0),
+            primer_events=len(primer_events) if source else 0,
+            seconds=round(seconds, 2),
+            key=str(key),
+            tempo=tempo,
+            program=program,
+            style=style,
+            ended_naturally=result.ended_naturally,
+            mapped_values=encoded.unknown,
+            timings=timings,
+            warnings=tuple(warnings),
+        )
+
+    def _render(self, midi: Path, target: Path, warnings: list[str]) -> Path | None:
+        """Audio for ``midi``, or ``None`` with a warning when FluidSynth or a SoundFont is missing."""
+        try:
+            return render_audio(midi, target, find_soundfont(self.settings.soundfont)).path
+        except AudioUnavailable as why:
+            log.warning("no audio: %s", why)
+            warnings.append(f"No audio this time: {why}")
+            return None
+
+
+def _ring_out(event: Event) -> Event:
+    """A last event held for at least a half note, so a forced ending sounds like one."""
+    hold = max(event.duration, 2 * TICKS_PER_QUARTER)
+    return replace(event, duration=hold, ioi=hold)
+
+
+def _arrange(
+    source: Score | None,
+    new_events: list[Event],
+    primer_events: list[Event],
+    tempo: float,
+    program: int,
+    new_part_only: bool,
+) -> tuple[Score, float | None]:
+    """The output score, and where the new part starts (for the picture) when it follows a piece."""
+    if source is None:
+        notes = notes_from_events(new_events)
+        return Score(tuple(notes), (Part("Cadenza", program),), tempo=tempo), None
+    # The new part starts where the primer's last event ends on the grid.
+    onset_ticks = quarters_to_ticks(max(n.start for n in source.notes))
+    start = (onset_ticks + primer_events[-1].ioi) / TICKS_PER_QUARTER
+    if new_part_only:
+        notes = notes_from_events(new_events)
+        return Score(tuple(notes), (Part("Cadenza", program),), tempo, source.time_signature), None
+    part_index = len(source.parts)
+    new_notes = notes_from_events(new_events, start=start, part=part_index)
+    parts = (*source.parts, Part("Cadenza continuation", program))
+    score = Score((*source.notes, *new_notes), parts, tempo, source.time_signature)
+    return score, start
+

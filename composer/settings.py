@@ -1,0 +1,27 @@
+"""The composer's settings, read from ``COMPOSER_*`` environment variables and a ``.env`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.cadenza"
+
+
+class ComposerSettings(BaseSettings):
+    """Where the model and SoundFont are, how many workers, and the limits on input pieces."""
+
+    model_config = SettingsConfigDict(env_prefix="COMPOSER_", env_file=".env", extra="ignore")
+
+    model: Path = Field(DEFAULT_MODEL, description="the .cadenza model artifact to compose with")
+    soundfont: Path | None = Field(None, description="General MIDI SoundFont; Debian's is found by default")
+    audio_format: Literal["ogg", "mp3"] = Field("ogg", description="ogg (Opus) or mp3")
+    workers: int = Field(2, ge=1, le=64, description="threads that compose at the same time")
+    max_input_bytes: int = Field(2_000_000, ge=1_000, description="largest input piece accepted")
+    max_input_notes: int = Field(50_000, ge=10, description="most notes in an input piece")
+    max_input_quarters: float = Field(20_000, ge=10, description="longest input piece, in beats")
+    parse_seconds: float = Field(30, gt=0, description="time limit for reading an input piece")
+    parse_memory_mb: int = Field(2048, ge=256, description="memory limit for reading an input piece")

@@ -1,0 +1,109 @@
+"""One recurrent step at a time, in numpy, with the trained network's own weights.
+
+The network is trained on whole sequences; generation only ever needs the next event, so it
+carries the LSTM state and runs one step per event instead of re-running a window (the seed's
+way: 100 steps of work per note). The step is plain numpy: no graph, no framework overhead,
+and a batch of pieces steps together. The first layer's input projection is folded into the
+embedding tables once (``table @ kernel``), so feeding an event is a few row lookups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from composer.model import ModelConfig
+from composer.vocabulary import FIELDS
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+
+
+@dataclass
+class State:
+    """Hidden and cell state of every LSTM layer, each shaped ``(batch, units)``."""
+
+    h: list[np.ndarray]
+    c: list[np.ndarray]
+
+    @classmethod
+    def stack(cls, states: list[State]) -> State:
+        """Join single-piece states into one batch."""
+        layers = range(len(states[0].h))
+        return cls(
+            [np.concatenate([s.h[i] for s in states]) for i in layers],
+            [np.concatenate([s.c[i] for s in states]) for i in layers],
+        )
+
+
+class Stepper:
+    """Runs the network one event at a time for a batch of pieces."""
+
+    def __init__(self, config: ModelConfig, weights: dict[str, list[np.ndarray]]) -> None:
+        self.config = config
+        self.heads = config.heads
+        first_kernel, first_recurrent, first_bias = weights["lstm_0"]
+        self.units = first_recurrent.shape[0]
+        if config.arch == "seed":
+            self._pitch_scale = 1.0 / weights["next_pitch"][1].shape[0]
+            self._scalar_kernel = first_kernel[0].astype(np.float32)
+            self._tables = {}
+        else:
+            # Fold the input kernel into each embedding: row i of the table is embed[i] @ kernel slice.
+            self._tables, offset = {}, 0
+            for name in (*FIELDS, "style"):
+                (table,) = weights[f"embed_{name}"]
+                width = table.shape[1]
+                self._tables[name] = (table @ first_kernel[offset : offset + width]).astype(np.float32)
+                offset += width
+        self._recurrent = [first_recurrent.astype(np.float32)]
+        self._bias = [first_bias.astype(np.float32)]
+        self._kernels: list[np.ndarray] = []
+        for i in range(1, config.layers):
+            kernel, recurrent, bias = weights[f"lstm_{i}"]
+            self._kernels.append(kernel.astype(np.float32))
+            self._recurrent.append(recurrent.astype(np.float32))
+            self._bias.append(bias.astype(np.float32))
+        self._hidden = [w.astype(np.float32) for w in weights["hidden"]] if "hidden" in weights else None
+        self._heads = {
+            name: [w.astype(np.float32) for w in weights[f"next_{name}"]] for name in self.heads
+        }
+
+    def initial_state(self, batch: int = 1) -> State:
+        """All-zero state, as the network starts every training sequence."""
+        zeros = [np.zeros((batch, self.units), np.float32) for _ in range(self.config.layers)]
+        return State(zeros, [z.copy() for z in zeros])
+
+    def step(self, rows: np.ndarray, styles: np.ndarray, state: State) -> tuple[dict[str, np.ndarray], State]:
+        """Feed one event per piece (``rows``: ``(batch, 4)`` ids) and get next-event logits per field."""
+        rows = np.asarray(rows).reshape(-1, 4)
+        if self.config.arch == "seed":
+            x = rows[:, :1].astype(np.float32) * self._pitch_scale * self._scalar_kernel
+        else:
+            x = self._tables["style"][np.asarray(styles)]
+            for i, name in enumerate(FIELDS):
+                x = x + self._tables[name][rows[:, i]]
+        hs, cs = [], []
+        for layer in range(self.config.layers):
+            if layer:
+                x = x @ self._kernels[layer - 1]
+            z = x + state.h[layer] @ self._recurrent[layer] + self._bias[layer]
+            i, f, g, o = np.split(z, 4, axis=1)
+            c = _sigmoid(f) * state.c[layer] + _sigmoid(i) * np.tanh(g)
+            h = _sigmoid(o) * np.tanh(c)
+            hs.append(h)
+            cs.append(c)
+            x = h
+        if self._hidden is not None:
+            x = x @ self._hidden[0] + self._hidden[1]
+            if self.config.arch != "seed":
+                x = np.maximum(x, 0.0)
+        logits = {name: x @ w + b for name, (w, b) in self._heads.items()}
+        return logits, State(hs, cs)
+
+
+def weights_from_keras(model) -> dict[str, list[np.ndarray]]:  # noqa: ANN001 - keras is imported lazily
+    """The weights the stepper needs, by layer name, from a built Keras model."""
+    return {layer.name: layer.get_weights() for layer in model.layers if layer.get_weights()}

@@ -1,0 +1,185 @@
+"""Tokens: the vocabulary learned from training data, and events to token ids and back.
+
+Every event becomes one row of four token ids, one per field (:data:`FIELDS`). Each field's ids
+start with the same three markers (padding, start, end) followed by the values seen in training.
+A value never seen in training maps to the nearest known one and is counted, never an error.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from composer.events import VELOCITY_LEVELS, Event
+
+FIELDS = ("pitch", "duration", "ioi", "velocity")
+PAD, START, END = 0, 1, 2
+MARKERS = 3
+"""Ids below this are markers; real values start at id ``MARKERS``."""
+_FAR = 1e6
+
+
+@dataclass
+class Encoded:
+    """A piece as token ids (``rows``: shape ``(n, 4)``) and how many values were mapped."""
+
+    rows: np.ndarray
+    unknown: int = 0
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The values each field can take, in id order (after the markers), and the style names."""
+
+    pitch_sets: tuple[tuple[int, ...], ...]
+    durations: tuple[int, ...]
+    iois: tuple[int, ...]
+    velocities: tuple[int, ...] = tuple(range(VELOCITY_LEVELS))
+    styles: tuple[str, ...] = ("default",)
+
+    def __post_init__(self) -> None:
+        if not self.pitch_sets or not self.durations or not self.iois or not self.styles:
+            raise ValueError("a vocabulary needs at least one value in every field and a style")
+        index = {
+            "pitch": {v: i + MARKERS for i, v in enumerate(self.pitch_sets)},
+            "duration": {v: i + MARKERS for i, v in enumerate(self.durations)},
+            "ioi": {v: i + MARKERS for i, v in enumerate(self.iois)},
+            "velocity": {v: i + MARKERS for i, v in enumerate(self.velocities)},
+        }
+        object.__setattr__(self, "_index", index)
+        width = max(map(len, self.pitch_sets))
+        padded = np.full((len(self.pitch_sets), width), _FAR)
+        for i, chord in enumerate(self.pitch_sets):
+            padded[i, : len(chord)] = chord
+        object.__setattr__(self, "_chord_matrix", padded)
+
+    @classmethod
+    def build(
+        cls,
+        pieces: Iterable[Sequence[Event]],
+        styles: Sequence[str] = ("default",),
+        max_pitch_sets: int = 4000,
+        min_count: int = 1,
+    ) -> Vocabulary:
+        """Collect the values of every field from training pieces, most frequent pitch sets first."""
+        chords: Counter = Counter()
+        durations: Counter = Counter()
+        iois: Counter = Counter()
+        for events in pieces:
+            for e in events:
+                chords[e.pitches] += 1
+                durations[e.duration] += 1
+                iois[e.ioi] += 1
+        kept = [c for c, n in chords.most_common(max_pitch_sets) if n >= min_count]
+        return cls(
+            pitch_sets=tuple(sorted(kept)),
+            durations=tuple(sorted(durations)),
+            iois=tuple(sorted(iois)),
+            styles=tuple(styles),
+        )
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Number of ids per field, markers included: the size of each embedding and head."""
+        return {
+            "pitch": len(self.pitch_sets) + MARKERS,
+            "duration": len(self.durations) + MARKERS,
+            "ioi": len(self.iois) + MARKERS,
+            "velocity": len(self.velocities) + MARKERS,
+        }
+
+    def style_id(self, style: str | None) -> int:
+        """The id of a style name (the first style when ``None``); ``KeyError`` if unknown."""
+        if style is None:
+            return 0
+        return self.styles.index(style)
+
+    # -- events to ids -------------------------------------------------------------------------
+
+    def encode(self, events: Sequence[Event], start: bool = True, end: bool = True) -> Encoded:
+        """Token rows for ``events``, framed by start and end rows when asked."""
+        rows = [[START] * 4] if start else []
+        unknown = 0
+        for e in events:
+            row, mapped = self.encode_event(e)
+            rows.append(row)
+            unknown += mapped
+        if end:
+            rows.append([END] * 4)
+        return Encoded(np.asarray(rows, dtype=np.int32).reshape(-1, 4), unknown)
+
+    def encode_event(self, event: Event) -> tuple[list[int], int]:
+        """One event's ids and how many of its four values had to be mapped to a neighbour."""
+        mapped = 0
+        ids = []
+        for name, value in zip(FIELDS, (event.pitches, event.duration, event.ioi, event.velocity)):
+            token = self._index[name].get(value)
+            if token is None:
+                token = self._nearest(name, value)
+                mapped += 1
+            ids.append(token)
+        return ids, mapped
+
+    def _nearest(self, name: str, value) -> int:
+        if name == "pitch":
+            return int(np.argmin(self._chord_distances(value))) + MARKERS
+        values = np.asarray({"duration": self.durations, "ioi": self.iois, "velocity": self.velocities}[name])
+        if name == "velocity":
+            return int(np.argmin(np.abs(values - value))) + MARKERS
+        # Rhythm values compare by ratio: 5 ticks is nearer to 6 than 7 is to 9.
+        return int(np.argmin(np.abs(np.log((values + 1) / (value + 1))))) + MARKERS
+
+    def _chord_distances(self, chord: tuple[int, ...]) -> np.ndarray:
+        """Symmetric chamfer distance in semitones from ``chord`` to every known pitch set."""
+        known = self._chord_matrix  # (V, width), padded with a far-away value
+        query = np.asarray(chord, dtype=float)
+        diff = np.abs(known[:, :, None] - query[None, None, :])  # (V, width, q)
+        forward = diff.min(axis=1).sum(axis=1)  # each query pitch to its nearest known pitch
+        backward = np.where(known < _FAR, diff.min(axis=2), 0.0).sum(axis=1)  # and the other way
+        return forward + backward
+
+    # -- ids to events -------------------------------------------------------------------------
+
+    def decode_event(self, row: Sequence[int]) -> Event:
+        """The event for one row of value ids (markers are not events)."""
+        p, d, i, v = (int(x) - MARKERS for x in row)
+        if min(p, d, i, v) < 0:
+            raise ValueError(f"row {list(row)} holds a marker, not an event")
+        return Event(self.pitch_sets[p], self.durations[d], self.iois[i], self.velocities[v])
+
+    def decode(self, rows: np.ndarray) -> list[Event]:
+        """Events for token rows, skipping start rows and stopping at the first end row."""
+        events = []
+        for row in np.asarray(rows).reshape(-1, 4):
+            if row[0] == END:
+                break
+            if row[0] < MARKERS:
+                continue
+            events.append(self.decode_event(row))
+        return events
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict:
+        """A JSON-ready form; :meth:`from_dict` restores an equal vocabulary."""
+        return {
+            "pitch_sets": [list(c) for c in self.pitch_sets],
+            "durations": list(self.durations),
+            "iois": list(self.iois),
+            "velocities": list(self.velocities),
+            "styles": list(self.styles),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Vocabulary:
+        """Rebuild a vocabulary saved with :meth:`to_dict`."""
+        return cls(
+            pitch_sets=tuple(tuple(int(p) for p in c) for c in data["pitch_sets"]),
+            durations=tuple(int(v) for v in data["durations"]),
+            iois=tuple(int(v) for v in data["iois"]),
+            velocities=tuple(int(v) for v in data["velocities"]),
+            styles=tuple(str(s) for s in data["styles"]),
+        )

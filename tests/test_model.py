@@ -1,0 +1,118 @@
+"""The network, its artifact and the one-step runner agree with Keras."""
+
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from composer import artifact
+from composer.errors import ModelError
+from composer.model import ModelConfig, build_model
+from composer.stepper import Stepper, weights_from_keras
+from composer.vocabulary import FIELDS, START
+from tests.conftest import TINY
+
+SIZES = {"pitch": 40, "duration": 9, "ioi": 11, "velocity": 11}
+
+
+def _random_rows(rng, steps):
+    rows = np.stack([rng.integers(3, SIZES[f], steps) for f in FIELDS], axis=1)
+    rows[0] = START
+    return rows.astype(np.int32)
+
+
+@pytest.mark.parametrize("config", [TINY, ModelConfig(arch="seed", units=16, layers=3, dense_units=8)],
+                         ids=["lstm", "seed"])
+def test_stepper_matches_full_sequence(config):
+    import keras
+
+    keras.utils.set_random_seed(1)
+    model = build_model(config, SIZES, n_styles=3)
+    rng = np.random.default_rng(0)
+    rows = _random_rows(rng, 30)
+    style = 2
+    if config.arch == "seed":
+        inputs = {"pitch": rows[None, :, 0].astype("float32")}
+    else:
+        inputs = {f: rows[None, :, i] for i, f in enumerate(FIELDS)} | {"style": np.full((1, 30), style)}
+    full = {k: np.asarray(v)[0] for k, v in model(inputs, training=False).items()}
+    stepper = Stepper(config, weights_from_keras(model))
+    state = stepper.initial_state(1)
+    for t in range(30):
+        logits, state = stepper.step(rows[t][None], np.array([style]), state)
+        for name in config.heads:
+            np.testing.assert_allclose(logits[name][0], full[f"next_{name}"][t], atol=1e-4)
+
+
+def test_batch_step_equals_single_steps():
+    import keras
+
+    keras.utils.set_random_seed(2)
+    stepper = Stepper(TINY, weights_from_keras(build_model(TINY, SIZES, 2)))
+    rng = np.random.default_rng(1)
+    a, b = _random_rows(rng, 5), _random_rows(rng, 5)
+    sa, sb, sab = stepper.initial_state(1), stepper.initial_state(1), stepper.initial_state(2)
+    for t in range(5):
+        la, sa = stepper.step(a[t][None], np.array([0]), sa)
+        lb, sb = stepper.step(b[t][None], np.array([1]), sb)
+        lab, sab = stepper.step(np.stack([a[t], b[t]]), np.array([0, 1]), sab)
+    np.testing.assert_allclose(lab["pitch"], np.concatenate([la["pitch"], lb["pitch"]]), atol=1e-5)
+
+
+def test_artifact_round_trip(tiny_model_path):
+    loaded = artifact.load(tiny_model_path)
+    assert loaded.config == TINY
+    assert set(loaded.vocabulary.styles) == {"bach", "folk"}
+    assert loaded.training["pieces"]["train"] + loaded.training["pieces"]["validation"] == 8
+    assert loaded.training["epochs_run"] >= 1
+    assert loaded.default_tempo == 96.0
+    keras_model = artifact.load_keras(tiny_model_path)
+    assert keras_model.get_layer("next_pitch").units == loaded.vocabulary.sizes["pitch"]
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="No model at"):
+        artifact.load(tmp_path / "nothing.cadenza")
+
+
+def test_not_a_model_is_a_clear_error(tmp_path):
+    bogus = tmp_path / "bogus.cadenza"
+    bogus.write_text("hello")
+    with pytest.raises(ModelError, match="not a Cadenza model"):
+        artifact.load(bogus)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"format_version": 99}, "format version 99"),
+        ({"encoding": {"ticks_per_quarter": 4}}, "different event encoding"),
+    ],
+    ids=["version", "encoding"],
+)
+def test_mismatched_model_is_refused(tmp_path, tiny_model_path, change, message):
+    import json
+
+    document = json.loads(zipfile.ZipFile(tiny_model_path).read("artifact.json"))
+    document.update(change)
+    target = tmp_path / "changed.cadenza"
+    with zipfile.ZipFile(tiny_model_path) as src, zipfile.ZipFile(target, "w") as dst:
+        dst.writestr("artifact.json", json.dumps(document))
+        dst.writestr("model.keras", src.read("model.keras"))
+    with pytest.raises(ModelError, match=message):
+        artifact.load(target)
+
+
+def test_vocabulary_mismatch_is_refused(tmp_path, tiny_model_path):
+    import json
+
+    document = json.loads(zipfile.ZipFile(tiny_model_path).read("artifact.json"))
+    document["vocabulary"]["pitch_sets"] = document["vocabulary"]["pitch_sets"][:-1]
+    target = tmp_path / "drifted.cadenza"
+    with zipfile.ZipFile(tiny_model_path) as src, zipfile.ZipFile(target, "w") as dst:
+        dst.writestr("artifact.json", json.dumps(document))
+        dst.writestr("model.keras", src.read("model.keras"))
+    with pytest.raises(ModelError, match="does not match its vocabulary"):
+        artifact.load(target)

@@ -1,0 +1,92 @@
+"""Command line for training: ``python -m training --corpus bach --out models/NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+from composer.model import ModelConfig
+from training.sources import CORPUS_SETS
+
+
+def _shifts(text: str) -> tuple[int, ...]:
+    """``-3..3`` or ``-2,0,2`` -> semitone shifts for transposition copies."""
+    if ".." in text:
+        low, high = (int(v) for v in text.split(".."))
+        return tuple(range(low, high + 1))
+    return tuple(int(v) for v in text.split(","))
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser (shared with the README's option list)."""
+    p = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Train a Cadenza model on music21's bundled corpus or your own MIDI folder.",
+    )
+    p.add_argument("--corpus", action="append", default=[], choices=sorted(CORPUS_SETS), help="bundled set")
+    p.add_argument("--midi-dir", action="append", default=[], type=Path, help="folder of your MIDI files")
+    p.add_argument("--out", required=True, type=Path, help="artifact path, e.g. models/mine(.cadenza)")
+    p.add_argument("--arch", default="lstm", choices=["lstm", "seed"], help="network family")
+    p.add_argument("--units", type=int, help="LSTM width (default 256; seed 512)")
+    p.add_argument("--layers", type=int, help="LSTM layers (default 2; seed 3)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--sequence-length", type=int, default=64, help="events per training window")
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--validation", type=float, default=0.1, help="share of pieces held out")
+    p.add_argument("--transpose", type=_shifts, default=(0,), help="semitone shifts to add, e.g. -3..3")
+    p.add_argument("--max-pitch-sets", type=int, default=3000, help="largest chord vocabulary")
+    p.add_argument("--patience", type=int, default=4, help="epochs without improvement before stopping")
+    p.add_argument("--max-pieces", type=int, help="use only this many pieces (quick trials)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a training job; returns the process exit code."""
+    args = parser().parse_args(argv)
+    if not args.corpus and not args.midi_dir:
+        parser().error("give at least one --corpus or --midi-dir")
+    for folder in args.midi_dir:
+        if not folder.is_dir():
+            parser().error(f"--midi-dir {folder} is not a folder")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from training.train import TrainOptions, train
+
+    base = ModelConfig.seed() if args.arch == "seed" else ModelConfig()
+    config = ModelConfig.from_dict(
+        {**base.to_dict(), **{k: v for k, v in (("units", args.units), ("layers", args.layers)) if v}}
+    )
+    options = TrainOptions(
+        out=args.out,
+        corpus=tuple(args.corpus),
+        midi_dirs=tuple(args.midi_dir),
+        model=config,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        sequence_length=args.sequence_length,
+        learning_rate=args.learning_rate,
+        validation=args.validation,
+        transpose=args.transpose,
+        max_pitch_sets=args.max_pitch_sets,
+        patience=args.patience,
+        seed=args.seed,
+        max_pieces=args.max_pieces,
+        verbose=0 if args.quiet else 1,
+        command=shlex.join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)]),
+    )
+    try:
+        report = train(options)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    t = report.training
+    print(
+        f"wrote {report.path} ({report.path.stat().st_size / 1e6:.1f} MB): {t['pieces']['train']} pieces, "
+        f"{t['epochs_run']} epochs, best epoch {t['best_epoch']}, fit {t['seconds']['fit']:.0f} s"
+    )
+    return 0

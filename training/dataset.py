@@ -1,0 +1,127 @@
+"""From pieces to training batches: vocabulary, split by piece, windows, ``tf.data``.
+
+Each piece becomes token rows framed by start and end markers; the network sees a window of
+rows and learns the row after each one. The split is by piece, so no piece is in both the
+training and the validation set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from composer.vocabulary import FIELDS, PAD, Vocabulary
+from training.sources import Piece
+
+PIANO_RANGE = (21, 108)
+
+
+@dataclass
+class Windows:
+    """Training windows: ``inputs[f]`` and ``targets[f]`` shaped ``(n, length)`` per field, plus style."""
+
+    inputs: dict[str, np.ndarray]
+    targets: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.inputs["style"])
+
+    @property
+    def events(self) -> int:
+        """Number of real (non-padding) target events."""
+        return int((self.targets["pitch"] != PAD).sum())
+
+
+def split_by_piece(
+    pieces: Sequence[Piece], validation: float, seed: int = 0
+) -> tuple[list[Piece], list[Piece]]:
+    """Shuffle pieces with ``seed`` and hold out a share of them (at least one when there are two)."""
+    order = np.random.default_rng(seed).permutation(len(pieces))
+    held = int(round(len(pieces) * validation))
+    if validation > 0 and len(pieces) >= 2:
+        held = max(1, held)
+    held_out = {int(i) for i in order[:held]}
+    train = [p for i, p in enumerate(pieces) if i not in held_out]
+    valid = [p for i, p in enumerate(pieces) if i in held_out]
+    return train, valid
+
+
+def transpositions(piece: Piece, semitones: Sequence[int]) -> list[Piece]:
+    """Copies of ``piece`` moved by each shift that keeps every pitch on the piano."""
+    low = min(min(e.pitches) for e in piece.events)
+    high = max(max(e.pitches) for e in piece.events)
+    out = []
+    for shift in semitones:
+        if shift == 0:
+            out.append(piece)
+        elif PIANO_RANGE[0] <= low + shift and high + shift <= PIANO_RANGE[1]:
+            moved = tuple(e.transposed(shift) for e in piece.events)
+            out.append(Piece(f"{piece.name}{shift:+d}", piece.style, moved, piece.tempo))
+    return out
+
+
+def build_vocabulary(pieces: Sequence[Piece], styles: Sequence[str], max_pitch_sets: int) -> Vocabulary:
+    """The vocabulary of the training pieces."""
+    return Vocabulary.build((p.events for p in pieces), styles=styles, max_pitch_sets=max_pitch_sets)
+
+
+def encode_pieces(pieces: Sequence[Piece], vocabulary: Vocabulary) -> tuple[list[np.ndarray], list[int], int]:
+    """Token rows per piece, style id per piece, and how many values had to be mapped."""
+    rows, styles, unknown = [], [], 0
+    for piece in pieces:
+        encoded = vocabulary.encode(list(piece.events))
+        rows.append(encoded.rows)
+        styles.append(vocabulary.style_id(piece.style))
+        unknown += encoded.unknown
+    return rows, styles, unknown
+
+
+def windows(rows: Sequence[np.ndarray], styles: Sequence[int], length: int, stride: int | None = None) -> Windows:
+    """Cut every piece into windows of ``length`` steps (the last one padded), ``stride`` apart."""
+    stride = stride or length
+    xs, ys, ss = [], [], []
+    for piece, style in zip(rows, styles):
+        last_start = max(0, len(piece) - 1 - length)
+        starts = list(range(0, last_start + 1, stride))
+        if starts[-1] != last_start:
+            starts.append(last_start)
+        for start in starts:
+            x = np.full((length, 4), PAD, np.int32)
+            y = np.full((length, 4), PAD, np.int32)
+            chunk = piece[start : start + length + 1]
+            x[: len(chunk) - 1] = chunk[:-1]
+            y[: len(chunk) - 1] = chunk[1:]
+            xs.append(x)
+            ys.append(y)
+            ss.append(np.full(length, style, np.int32))
+    x = np.stack(xs)
+    y = np.stack(ys)
+    inputs = {name: x[:, :, i] for i, name in enumerate(FIELDS)}
+    inputs["style"] = np.stack(ss)
+    targets = {name: y[:, :, i] for i, name in enumerate(FIELDS)}
+    return Windows(inputs, targets)
+
+
+def to_tf_dataset(data: Windows, heads: Sequence[str], batch: int, shuffle: bool, seed: int = 0):
+    """A ``tf.data`` pipeline of ``(inputs, targets)`` batches, shuffled for training, prefetched."""
+    import tensorflow as tf
+
+    targets = {f"next_{name}": data.targets[name] for name in heads}
+    inputs = data.inputs if "duration" in heads else {"pitch": data.inputs["pitch"]}
+    ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
+    if shuffle:
+        ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
+
+
+def typical_tempo(pieces: Sequence[Piece]) -> float:
+    """The median tempo of the pieces, the default for new pieces in their style."""
+    return float(np.median([p.tempo for p in pieces])) if pieces else 100.0
+
+
+def count_events(pieces: Sequence[Piece]) -> int:
+    """Total events in ``pieces``."""
+    return sum(len(p.events) for p in pieces)
+

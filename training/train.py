@@ -1,0 +1,165 @@
+"""Training a model from sources to an exported artifact.
+
+``train()`` collects pieces, splits them by piece, builds the vocabulary from the training part
+(with optional transposition copies), fits the network on windows with a checkpoint every epoch
+and early stopping on validation loss, and exports one ``.cadenza`` artifact that records how it
+was made.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from composer import artifact
+from composer.model import ModelConfig, build_model
+from composer.vocabulary import PAD
+from training import dataset
+from training.sources import Piece, collect, styles_of
+
+log = logging.getLogger(__name__)
+
+LOSS_WEIGHTS = {"pitch": 1.0, "duration": 0.5, "ioi": 0.5, "velocity": 0.25}
+
+
+@dataclass
+class TrainOptions:
+    """Everything a training run needs; defaults fit a 2-core CPU in well under an hour."""
+
+    out: Path
+    corpus: tuple[str, ...] = ()
+    midi_dirs: tuple[Path, ...] = ()
+    model: ModelConfig = field(default_factory=ModelConfig)
+    epochs: int = 30
+    batch_size: int = 64
+    sequence_length: int = 64
+    learning_rate: float = 2e-3
+    validation: float = 0.1
+    transpose: tuple[int, ...] = (0,)
+    max_pitch_sets: int = 3000
+    patience: int = 4
+    seed: int = 0
+    max_pieces: int | None = None
+    verbose: int = 1
+    workers: int | None = None
+    command: str = ""
+
+
+@dataclass
+class TrainReport:
+    """What a run produced: the artifact and the figures saved in it."""
+
+    path: Path
+    training: dict
+
+
+def artifact_path(out: Path) -> Path:
+    """``models/NAME`` or ``models/NAME.cadenza`` -> ``models/NAME.cadenza``."""
+    out = Path(out)
+    return out if out.suffix == artifact.SUFFIX else out.with_name(out.name + artifact.SUFFIX)
+
+
+def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> TrainReport:
+    """Train and export. ``pieces`` skips collection (used by tests and by callers with data in hand)."""
+    import keras
+
+    started = time.monotonic()
+    keras.utils.set_random_seed(options.seed)
+    failures: list[tuple[str, str]] = []
+    if pieces is None:
+        collected = collect(options.corpus, options.midi_dirs, workers=options.workers)
+        pieces, failures = collected.pieces, collected.failures
+    pieces = list(pieces)[: options.max_pieces] if options.max_pieces else list(pieces)
+    if not pieces:
+        raise ValueError("no usable pieces were found in the given sources")
+    parse_seconds = time.monotonic() - started
+    train_pieces, valid_pieces = dataset.split_by_piece(pieces, options.validation, options.seed)
+    augmented = [t for p in train_pieces for t in dataset.transpositions(p, options.transpose)]
+    styles = styles_of(pieces)
+    vocabulary = dataset.build_vocabulary(augmented, styles, options.max_pitch_sets)
+    rows, style_ids, unknown_train = dataset.encode_pieces(augmented, vocabulary)
+    train_windows = dataset.windows(rows, style_ids, options.sequence_length, options.sequence_length // 2)
+    heads = options.model.heads
+    train_ds = dataset.to_tf_dataset(train_windows, heads, options.batch_size, shuffle=True, seed=options.seed)
+    valid_ds, unknown_valid = None, 0
+    if valid_pieces:
+        rows, style_ids, unknown_valid = dataset.encode_pieces(valid_pieces, vocabulary)
+        valid_windows = dataset.windows(rows, style_ids, options.sequence_length)
+        valid_ds = dataset.to_tf_dataset(valid_windows, heads, options.batch_size, shuffle=False)
+    log.info(
+        "%d pieces (%d for validation), %d training windows, vocabulary %s",
+        len(pieces),
+        len(valid_pieces),
+        len(train_windows),
+        vocabulary.sizes,
+    )
+
+    model = build_model(options.model, vocabulary.sizes, len(vocabulary.styles))
+    model.compile(
+        optimizer=keras.optimizers.Adam(options.learning_rate, clipnorm=1.0),
+        loss={
+            f"next_{name}": keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
+            for name in heads
+        },
+        loss_weights={f"next_{name}": LOSS_WEIGHTS[name] for name in heads},
+    )
+    target = artifact_path(options.out)
+    run_dir = Path("runs") / target.stem
+    run_dir.mkdir(parents=True, exist_ok=True)
+    monitor = "val_loss" if valid_ds is not None else "loss"
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(run_dir / "last.keras"),
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=options.patience, restore_best_weights=True),
+    ]
+    fit_started = time.monotonic()
+    history = model.fit(
+        train_ds,
+        validation_data=valid_ds,
+        epochs=options.epochs,
+        callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles
+        verbose=options.verbose,
+    )
+    fit_seconds = time.monotonic() - fit_started
+    losses = {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}
+    best_epoch = int(min(range(len(losses[monitor])), key=losses[monitor].__getitem__))
+    training = {
+        "command": options.command,
+        "sources": {"corpus": list(options.corpus), "midi_dirs": [str(d) for d in options.midi_dirs]},
+        "pieces": {"train": len(train_pieces), "validation": len(valid_pieces), "skipped": len(failures)},
+        "validation_pieces": sorted(p.name for p in valid_pieces),
+        "events": {"train": dataset.count_events(augmented), "validation": dataset.count_events(valid_pieces)},
+        "mapped_values": {"train": unknown_train, "validation": unknown_valid},
+        "options": {
+            "epochs": options.epochs,
+            "batch_size": options.batch_size,
+            "sequence_length": options.sequence_length,
+            "learning_rate": options.learning_rate,
+            "transpose": list(options.transpose),
+            "max_pitch_sets": options.max_pitch_sets,
+            "seed": options.seed,
+        },
+        "epochs_run": len(losses[monitor]),
+        "best_epoch": best_epoch + 1,
+        "history": losses,
+        "seconds": {"parse": round(parse_seconds, 1), "fit": round(fit_seconds, 1)},
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}",
+        "versions": _versions(),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    defaults = {"tempo": round(dataset.typical_tempo(pieces), 1), "program": 0}
+    path = artifact.save(target, model, vocabulary, options.model, training=training, defaults=defaults)
+    return TrainReport(path, training)
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import music21
+    import tensorflow as tf
+
+    return {"keras": keras.__version__, "tensorflow": tf.__version__, "music21": music21.__version__}
