@@ -14,6 +14,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from composer import events
 from composer.errors import ModelError
 from composer.model import ModelConfig
 from composer.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    import keras
 
 FORMAT = "cadenza-model"
 FORMAT_VERSION = 1
@@ -54,7 +58,9 @@ class Artifact:
         return float(self.defaults.get("tempo", 90.0))
 
 
-def save(path: str | Path, model, vocabulary: Vocabulary, config: ModelConfig, **meta: dict) -> Path:  # noqa: ANN001
+def save(
+    path: str | Path, model: keras.Model, vocabulary: Vocabulary, config: ModelConfig, **meta: dict
+) -> Path:
     """Write ``model`` (a Keras model) with its vocabulary and metadata to one ``.cadenza`` file.
 
     ``meta`` may hold ``training`` (how it was made) and ``defaults`` (tempo, program). The file
@@ -113,7 +119,7 @@ def read_document(path: str | Path) -> dict:
     return document
 
 
-def load_keras(path: str | Path):
+def load_keras(path: str | Path) -> keras.Model:
     """The Keras model inside an artifact (for training, evaluation and checks)."""
     import keras
 

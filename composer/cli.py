@@ -38,7 +38,9 @@ def parser() -> argparse.ArgumentParser:
     compose.add_argument("length", type=int, nargs="?", default=500, help="notes or chords, 1-2000 (500)")
     compose.add_argument("--key", help="key to compose in, e.g. C, Am, F#m")
     _options(compose)
-    cont = sub.add_parser("continue", help="continue a piece", description="Continue your MIDI/MusicXML/ABC file.")
+    cont = sub.add_parser(
+        "continue", help="continue a piece", description="Continue your MIDI/MusicXML/ABC file."
+    )
     cont.add_argument("source", type=Path, help="the piece to continue")
     cont.add_argument("--length", type=int, default=200, help="new notes or chords, 1-2000 (200)")
     cont.add_argument("--new-only", action="store_true", help="write only the new part")
@@ -49,8 +51,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status."""
     args = parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("COMPOSER_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s")
-    from composer.service import ComposeRequest, Composer
+    logging.basicConfig(
+        level=os.environ.get("COMPOSER_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s"
+    )
+    from composer.service import Composer, ComposeRequest
     from composer.settings import ComposerSettings
 
     try:
@@ -87,10 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for warning in piece.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    what = f"{piece.events} new events after {piece.primer_events} of yours" if piece.primer_events else (
-        f"{piece.events} events"
+    what = (
+        f"{piece.events} new events after {piece.primer_events} of yours"
+        if piece.primer_events
+        else (f"{piece.events} events")
     )
-    print(f"Composed {what}: {piece.seconds:.0f} s of music in {piece.key} at {piece.tempo:g} bpm, seed {piece.seed}.")
+    print(
+        f"Composed {what}: {piece.seconds:.0f} s of music in {piece.key} "
+        f"at {piece.tempo:g} bpm, seed {piece.seed}."
+    )
     for made in (piece.midi, piece.audio, piece.picture):
         if made is not None:
             print(f"  wrote {made} ({made.stat().st_size / 1024:.0f} KB)")

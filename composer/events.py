@@ -37,7 +37,7 @@ def level_to_velocity(level: int) -> int:
 
 def quarters_to_ticks(quarters: float) -> int:
     """Round a length in quarter notes to the grid."""
-    return int(round(quarters * TICKS_PER_QUARTER))
+    return round(quarters * TICKS_PER_QUARTER)
 
 
 @dataclass(frozen=True, slots=True)

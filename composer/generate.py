@@ -91,12 +91,16 @@ def generate(stepper: Stepper, requests: Sequence[PieceRequest]) -> list[Generat
         logits, state = stepper.step(last_rows, styles, state)
     return [
         Generated(np.asarray(rows, dtype=np.int32).reshape(-1, 4), ended)
-        for rows, ended in zip(out, natural)
+        for rows, ended in zip(out, natural, strict=True)
     ]
 
 
 def _choose(
-    request: PieceRequest, logits: dict[str, np.ndarray], count: int, history: list[int], rng: np.random.Generator
+    request: PieceRequest,
+    logits: dict[str, np.ndarray],
+    count: int,
+    history: list[int],
+    rng: np.random.Generator,
 ) -> list[int] | None:
     """The next event's ids, or ``None`` when the piece ends here."""
     earliest, latest = end_window(request.length)
@@ -113,7 +117,9 @@ def _choose(
         banned |= loop_breakers(history)
     p = probabilities(logits["pitch"], options, banned, boost)
     if not np.isfinite(p).all() or p.sum() == 0:  # everything banned: relax the loop guard
-        p = probabilities(logits["pitch"], options, set(range(MARKERS)) - ({END} if count >= earliest else set()))
+        p = probabilities(
+            logits["pitch"], options, set(range(MARKERS)) - ({END} if count >= earliest else set())
+        )
     pitch = draw(p, rng)
     if pitch == END:
         return None

@@ -10,11 +10,15 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from composer.events import Score
 
+if TYPE_CHECKING:
+    from music21 import stream
 
-def to_stream(score: Score):
+
+def to_stream(score: Score) -> stream.Score:
     """The music21 ``stream.Score`` for ``score``: one part per :class:`~composer.events.Part`."""
     from music21 import chord, instrument, meter, note, stream
     from music21 import tempo as m21tempo

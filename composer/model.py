@@ -12,8 +12,12 @@ Heads output logits; the softmax is applied in the loss and in sampling.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
+from typing import TYPE_CHECKING
 
 from composer.vocabulary import FIELDS
+
+if TYPE_CHECKING:
+    import keras
 
 ARCHITECTURES = ("lstm", "seed")
 
@@ -69,7 +73,7 @@ class ModelConfig:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def build_model(config: ModelConfig, sizes: dict[str, int], n_styles: int):
+def build_model(config: ModelConfig, sizes: dict[str, int], n_styles: int) -> keras.Model:
     """Build the training network: inputs are id sequences per field plus ``style``, shape ``(batch, time)``.
 
     Returns a ``keras.Model`` whose outputs are per-field logits for the next event, named
@@ -98,7 +102,7 @@ def build_model(config: ModelConfig, sizes: dict[str, int], n_styles: int):
     return keras.Model(inputs=inputs, outputs=outputs, name="composer_lstm")
 
 
-def _build_seed(config: ModelConfig, sizes: dict[str, int]):
+def _build_seed(config: ModelConfig, sizes: dict[str, int]) -> keras.Model:
     """The tutorial's network: a float input (id / vocabulary size), no embedding."""
     import keras
     from keras import layers

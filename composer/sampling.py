@@ -33,7 +33,10 @@ class SamplingOptions:
 
 
 def probabilities(
-    logits: np.ndarray, options: SamplingOptions, banned: Iterable[int] = (), boost: dict[int, float] | None = None
+    logits: np.ndarray,
+    options: SamplingOptions,
+    banned: Iterable[int] = (),
+    boost: dict[int, float] | None = None,
 ) -> np.ndarray:
     """The distribution to draw from: logits scaled, banned ids removed, then top-k and top-p applied.
 

@@ -34,7 +34,7 @@ from composer.events import (
     quarters_to_ticks,
 )
 from composer.generate import PieceRequest, generate
-from composer.keys import Key, detect_key, parse_key, shift_between
+from composer.keys import detect_key, parse_key, shift_between
 from composer.midi_in import ReadLimits, read_score
 from composer.midi_out import write_midi
 from composer.pianoroll import draw_piano_roll
@@ -85,7 +85,9 @@ class ComposeRequest:
         if self.key is not None:
             parse_key(self.key)
         if self.key is not None and self.primer is not None:
-            raise InvalidOptionError("A continuation keeps the key of your piece; use transpose instead of key.")
+            raise InvalidOptionError(
+                "A continuation keeps the key of your piece; use transpose instead of key."
+            )
         if self.new_part_only and self.primer is None:
             raise InvalidOptionError("new_part_only only applies to a continuation.")
         self.sampling  # noqa: B018 - validates temperature, top_k and top_p now
@@ -228,10 +230,10 @@ class Composer:
             primer_events = [Event(wanted_key.tonic_chord(), 2 * TICKS_PER_QUARTER, 2 * TICKS_PER_QUARTER, 4)]
         encoded = vocabulary.encode(primer_events, start=True, end=False)
         fixed = {}
-        if model.config.arch == "seed":
+        if model.config.arch == "seed":  # the seed network plays every note as an eighth note
             eighth = TICKS_PER_QUARTER // 2
-            fixed = dict(zip(("duration", "ioi", "velocity"), vocabulary.encode_event(
-                Event((60,), eighth, eighth, 5))[0][1:]))
+            _, duration, ioi, velocity = vocabulary.encode_event(Event((60,), eighth, eighth, 5))[0]
+            fixed = {"duration": duration, "ioi": ioi, "velocity": velocity}
         piece = PieceRequest(
             length=request.length,
             seed=seed,
@@ -271,7 +273,10 @@ class Composer:
             picture = None
             if request.picture:
                 picture = draw_piano_roll(
-                    output.notes, scratch / f"{stem}.png", tempo=tempo, new_from=new_from,
+                    output.notes,
+                    scratch / f"{stem}.png",
+                    tempo=tempo,
+                    new_from=new_from,
                     title=f"Cadenza · {key} · {tempo:g} bpm · seed {seed}",
                 )
                 lap("picture")
@@ -344,4 +349,3 @@ def _arrange(
     parts = (*source.parts, Part("Cadenza continuation", program))
     score = Score((*source.notes, *new_notes), parts, tempo, source.time_signature)
     return score, start
-

@@ -10,11 +10,15 @@ embedding tables once (``table @ kernel``), so feeding an event is a few row loo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from composer.model import ModelConfig
 from composer.vocabulary import FIELDS
+
+if TYPE_CHECKING:
+    import keras
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -67,9 +71,7 @@ class Stepper:
             self._recurrent.append(recurrent.astype(np.float32))
             self._bias.append(bias.astype(np.float32))
         self._hidden = [w.astype(np.float32) for w in weights["hidden"]] if "hidden" in weights else None
-        self._heads = {
-            name: [w.astype(np.float32) for w in weights[f"next_{name}"]] for name in self.heads
-        }
+        self._heads = {name: [w.astype(np.float32) for w in weights[f"next_{name}"]] for name in self.heads}
 
     def initial_state(self, batch: int = 1) -> State:
         """All-zero state, as the network starts every training sequence."""
@@ -104,6 +106,6 @@ class Stepper:
         return logits, State(hs, cs)
 
 
-def weights_from_keras(model) -> dict[str, list[np.ndarray]]:  # noqa: ANN001 - keras is imported lazily
+def weights_from_keras(model: keras.Model) -> dict[str, list[np.ndarray]]:
     """The weights the stepper needs, by layer name, from a built Keras model."""
     return {layer.name: layer.get_weights() for layer in model.layers if layer.get_weights()}

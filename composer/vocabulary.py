@@ -115,7 +115,9 @@ class Vocabulary:
         """One event's ids and how many of its four values had to be mapped to a neighbour."""
         mapped = 0
         ids = []
-        for name, value in zip(FIELDS, (event.pitches, event.duration, event.ioi, event.velocity)):
+        for name, value in zip(
+            FIELDS, (event.pitches, event.duration, event.ioi, event.velocity), strict=True
+        ):
             token = self._index[name].get(value)
             if token is None:
                 token = self._nearest(name, value)
@@ -123,7 +125,7 @@ class Vocabulary:
             ids.append(token)
         return ids, mapped
 
-    def _nearest(self, name: str, value) -> int:
+    def _nearest(self, name: str, value: int | tuple[int, ...]) -> int:
         if name == "pitch":
             return int(np.argmin(self._chord_distances(value))) + MARKERS
         values = np.asarray({"duration": self.durations, "ioi": self.iois, "velocity": self.velocities}[name])

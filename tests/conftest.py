@@ -12,8 +12,15 @@ from composer.events import Event
 from composer.model import ModelConfig
 from training.sources import Piece
 
-TINY = ModelConfig(units=24, layers=2, dropout=0.0, pitch_embedding=12, rhythm_embedding=4,
-                   velocity_embedding=2, style_embedding=2)
+TINY = ModelConfig(
+    units=24,
+    layers=2,
+    dropout=0.0,
+    pitch_embedding=12,
+    rhythm_embedding=4,
+    velocity_embedding=2,
+    style_embedding=2,
+)
 
 
 def scale_piece(name: str, root: int, style: str, length: int = 48) -> Piece:
@@ -40,6 +47,14 @@ def tiny_model_path(tmp_path_factory, tiny_pieces):
     from training.train import TrainOptions, train
 
     out = tmp_path_factory.mktemp("model") / "tiny"
-    options = TrainOptions(out=out, model=TINY, epochs=3, batch_size=8, sequence_length=16,
-                           validation=0.25, verbose=0, learning_rate=1e-2)
+    options = TrainOptions(
+        out=out,
+        model=TINY,
+        epochs=3,
+        batch_size=8,
+        sequence_length=16,
+        validation=0.25,
+        verbose=0,
+        learning_rate=1e-2,
+    )
     return train(options, pieces=tiny_pieces).path

@@ -23,8 +23,9 @@ def _random_rows(rng, steps):
     return rows.astype(np.int32)
 
 
-@pytest.mark.parametrize("config", [TINY, ModelConfig(arch="seed", units=16, layers=3, dense_units=8)],
-                         ids=["lstm", "seed"])
+@pytest.mark.parametrize(
+    "config", [TINY, ModelConfig(arch="seed", units=16, layers=3, dense_units=8)], ids=["lstm", "seed"]
+)
 def test_stepper_matches_full_sequence(config):
     import keras
 

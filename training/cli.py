@@ -42,7 +42,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=4, help="epochs without improvement before stopping")
     p.add_argument("--max-pieces", type=int, help="use only this many pieces (quick trials)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     return p
 
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         patience=args.patience,
         seed=args.seed,
         max_pieces=args.max_pieces,
-        verbose=0 if args.quiet else 1,
+        verbose=2 if args.quiet else 1,
         command=shlex.join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)]),
     )
     try:

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from composer.vocabulary import FIELDS, PAD, Vocabulary
 from training.sources import Piece
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 PIANO_RANGE = (21, 108)
 
@@ -39,7 +43,7 @@ def split_by_piece(
 ) -> tuple[list[Piece], list[Piece]]:
     """Shuffle pieces with ``seed`` and hold out a share of them (at least one when there are two)."""
     order = np.random.default_rng(seed).permutation(len(pieces))
-    held = int(round(len(pieces) * validation))
+    held = round(len(pieces) * validation)
     if validation > 0 and len(pieces) >= 2:
         held = max(1, held)
     held_out = {int(i) for i in order[:held]}
@@ -78,11 +82,13 @@ def encode_pieces(pieces: Sequence[Piece], vocabulary: Vocabulary) -> tuple[list
     return rows, styles, unknown
 
 
-def windows(rows: Sequence[np.ndarray], styles: Sequence[int], length: int, stride: int | None = None) -> Windows:
+def windows(
+    rows: Sequence[np.ndarray], styles: Sequence[int], length: int, stride: int | None = None
+) -> Windows:
     """Cut every piece into windows of ``length`` steps (the last one padded), ``stride`` apart."""
     stride = stride or length
     xs, ys, ss = [], [], []
-    for piece, style in zip(rows, styles):
+    for piece, style in zip(rows, styles, strict=True):
         last_start = max(0, len(piece) - 1 - length)
         starts = list(range(0, last_start + 1, stride))
         if starts[-1] != last_start:
@@ -104,7 +110,9 @@ def windows(rows: Sequence[np.ndarray], styles: Sequence[int], length: int, stri
     return Windows(inputs, targets)
 
 
-def to_tf_dataset(data: Windows, heads: Sequence[str], batch: int, shuffle: bool, seed: int = 0):
+def to_tf_dataset(
+    data: Windows, heads: Sequence[str], batch: int, shuffle: bool, seed: int = 0
+) -> tf.data.Dataset:
     """A ``tf.data`` pipeline of ``(inputs, targets)`` batches, shuffled for training, prefetched."""
     import tensorflow as tf
 
@@ -124,4 +132,3 @@ def typical_tempo(pieces: Sequence[Piece]) -> float:
 def count_events(pieces: Sequence[Piece]) -> int:
     """Total events in ``pieces``."""
     return sum(len(p.events) for p in pieces)
-

@@ -72,7 +72,7 @@ def _parse_trusted(args: tuple[str, str]) -> tuple[list[Piece], list[tuple[str, 
 
     try:
         parsed = converter.parse(path)
-    except Exception as error:  # noqa: BLE001 - any parser failure skips the file
+    except Exception as error:
         return [], [(path, f"{type(error).__name__}: {error}")]
     scores = list(parsed.scores) if isinstance(parsed, stream.Opus) else [parsed]
     pieces, failures = [], []
@@ -80,7 +80,7 @@ def _parse_trusted(args: tuple[str, str]) -> tuple[list[Piece], list[tuple[str, 
         name = f"{Path(path).stem}#{i}" if len(scores) > 1 else Path(path).stem
         try:
             read = score_from_stream(score, source=name)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             failures.append((name, str(error)))
             continue
         events = events_from_notes(read.notes)
@@ -106,7 +106,9 @@ def _parse_user(args: tuple[str, str]) -> tuple[list[Piece], list[tuple[str, str
 
 
 def collect(
-    corpus_sets: Sequence[str] = (), midi_dirs: Sequence[Path] = (), workers: int | None = None,
+    corpus_sets: Sequence[str] = (),
+    midi_dirs: Sequence[Path] = (),
+    workers: int | None = None,
     progress: Callable[[], None] | None = None,
 ) -> Collected:
     """Parse every source in parallel. ``progress`` (a callable) is told of each finished file."""

@@ -85,7 +85,9 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     rows, style_ids, unknown_train = dataset.encode_pieces(augmented, vocabulary)
     train_windows = dataset.windows(rows, style_ids, options.sequence_length, options.sequence_length // 2)
     heads = options.model.heads
-    train_ds = dataset.to_tf_dataset(train_windows, heads, options.batch_size, shuffle=True, seed=options.seed)
+    train_ds = dataset.to_tf_dataset(
+        train_windows, heads, options.batch_size, shuffle=True, seed=options.seed
+    )
     valid_ds, unknown_valid = None, 0
     if valid_pieces:
         rows, style_ids, unknown_valid = dataset.encode_pieces(valid_pieces, vocabulary)
@@ -133,7 +135,10 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
         "sources": {"corpus": list(options.corpus), "midi_dirs": [str(d) for d in options.midi_dirs]},
         "pieces": {"train": len(train_pieces), "validation": len(valid_pieces), "skipped": len(failures)},
         "validation_pieces": sorted(p.name for p in valid_pieces),
-        "events": {"train": dataset.count_events(augmented), "validation": dataset.count_events(valid_pieces)},
+        "events": {
+            "train": dataset.count_events(augmented),
+            "validation": dataset.count_events(valid_pieces),
+        },
         "mapped_values": {"train": unknown_train, "validation": unknown_valid},
         "options": {
             "epochs": options.epochs,
@@ -148,13 +153,19 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
         "best_epoch": best_epoch + 1,
         "history": losses,
         "seconds": {"parse": round(parse_seconds, 1), "fit": round(fit_seconds, 1)},
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, Python {platform.python_version()}",
+        "machine": _machine(),
         "versions": _versions(),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     defaults = {"tempo": round(dataset.typical_tempo(pieces), 1), "program": 0}
     path = artifact.save(target, model, vocabulary, options.model, training=training, defaults=defaults)
     return TrainReport(path, training)
+
+
+def _machine() -> str:
+    import os
+
+    return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def _versions() -> dict[str, str]:

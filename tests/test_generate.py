@@ -1,0 +1,83 @@
+"""Sampling and generation with a real (tiny) trained model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from composer import artifact
+from composer.errors import InvalidOptionError
+from composer.generate import PieceRequest, end_window, generate
+from composer.sampling import SamplingOptions, draw, loop_breakers, probabilities
+from composer.stepper import Stepper
+
+
+def test_top_k_and_top_p_trim_the_distribution():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    p = probabilities(logits, SamplingOptions(top_k=2, top_p=1.0))
+    assert p[2] == p[3] == 0 and np.isclose(p.sum(), 1)
+    p = probabilities(logits, SamplingOptions(top_p=0.7))
+    assert p[0] > 0 and p[1] > 0 and p[2] == 0
+    p = probabilities(logits, SamplingOptions(top_p=1.0), banned=[0])
+    assert p[0] == 0
+
+
+def test_low_temperature_is_nearly_argmax():
+    logits = np.array([1.0, 2.0, 1.5])
+    p = probabilities(logits, SamplingOptions(temperature=0.05, top_p=1.0))
+    assert p[1] > 0.99
+
+
+def test_draw_is_reproducible():
+    p = np.array([0.2, 0.3, 0.5])
+    a = [draw(p, np.random.default_rng(7)) for _ in range(3)]
+    b = [draw(p, np.random.default_rng(7)) for _ in range(3)]
+    assert a == b
+
+
+def test_loop_breakers():
+    assert loop_breakers([5, 6, 7, 5, 6, 7]) == {5}  # a three-note pattern twice: no third time
+    assert loop_breakers([1, 2, 3, 4]) == set()
+    assert loop_breakers([9, 9, 9, 9]) == {9}
+    assert 9 not in loop_breakers([9, 9, 9])
+
+
+@pytest.mark.parametrize("bad", [dict(temperature=0), dict(top_k=-1), dict(top_p=0), dict(top_p=1.5)])
+def test_sampling_options_validate(bad):
+    with pytest.raises(InvalidOptionError):
+        SamplingOptions(**bad)
+
+
+@pytest.fixture(scope="module")
+def stepper(tiny_model_path):
+    loaded = artifact.load(tiny_model_path)
+    return Stepper(loaded.config, loaded.weights)
+
+
+def test_same_seed_same_piece_alone_or_batched(stepper):
+    one = generate(stepper, [PieceRequest(length=40, seed=3)])[0]
+    again = generate(stepper, [PieceRequest(length=40, seed=3)])[0]
+    batched = generate(stepper, [PieceRequest(length=25, seed=9), PieceRequest(length=40, seed=3)])[1]
+    other = generate(stepper, [PieceRequest(length=40, seed=4)])[0]
+    np.testing.assert_array_equal(one.rows, again.rows)
+    np.testing.assert_array_equal(one.rows, batched.rows)
+    assert not np.array_equal(one.rows, other.rows)
+
+
+@pytest.mark.parametrize("length", [1, 8, 40, 120])
+def test_length_lands_in_the_end_window(stepper, length):
+    for seed in range(3):
+        (piece,) = generate(stepper, [PieceRequest(length=length, seed=seed)])
+        earliest, latest = end_window(length)
+        assert earliest <= len(piece.rows) <= latest
+        assert (piece.rows >= 3).all()  # no markers inside a piece
+
+
+def test_loop_guard_stops_argmax_loops(stepper):
+    argmax = SamplingOptions(temperature=0.05, top_p=1.0)
+    (guarded,) = generate(stepper, [PieceRequest(length=200, seed=0, sampling=argmax)])
+    pitches = guarded.rows[:, 0].tolist()
+    for size in range(2, 17):
+        for i in range(len(pitches) - 3 * size):
+            window = pitches[i : i + 3 * size]
+            assert not (window[:size] == window[size : 2 * size] == window[2 * size :]), (size, i)
