@@ -40,7 +40,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--transpose", type=_shifts, default=(0,), help="semitone shifts to add, e.g. -3..3")
     p.add_argument("--max-pitch-sets", type=int, default=3000, help="largest chord vocabulary")
     p.add_argument("--patience", type=int, default=4, help="epochs without improvement before stopping")
-    p.add_argument("--max-pieces", type=int, help="use only this many pieces (quick trials)")
+    p.add_argument("--max-files", type=int, help="use only the first N files of each source (quick trials)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     return p
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         max_pitch_sets=args.max_pitch_sets,
         patience=args.patience,
         seed=args.seed,
-        max_pieces=args.max_pieces,
+        max_files=args.max_files,
         verbose=2 if args.quiet else 1,
         command=shlex.join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)]),
     )

@@ -6,13 +6,20 @@ parallel processes; a file that fails to parse is listed and skipped, never fata
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import logging
 import os
+import pickle
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
+from composer.artifact import encoding_settings
 from composer.events import Event, events_from_notes
 
 log = logging.getLogger(__name__)
@@ -24,6 +31,8 @@ CORPUS_SETS = {
 }
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".mxl", ".musicxml", ".xml", ".abc")
 MIN_EVENTS = 8
+CACHE_VERSION = 1
+"""Bump when parsing changes what a file gives, so old cache entries are not used."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,8 @@ class Collected:
 
     pieces: list[Piece]
     failures: list[tuple[str, str]]
+    cached: int = 0
+    """How many files came from the cache instead of being parsed."""
 
 
 def corpus_files(name: str) -> list[Path]:
@@ -105,34 +116,72 @@ def _parse_user(args: tuple[str, str]) -> tuple[list[Piece], list[tuple[str, str
     return [Piece(Path(path).stem, style, tuple(events), score.tempo)], []
 
 
+def cache_dir() -> Path:
+    """Where parsed pieces are kept between runs (``CADENZA_CACHE_DIR``, else ``~/.cache/cadenza``)."""
+    root = os.environ.get("CADENZA_CACHE_DIR") or Path.home() / ".cache" / "cadenza"
+    return Path(root) / "pieces"
+
+
+def _cache_key(path: str, style: str, parser: Callable) -> str:
+    """Content hash of the file plus everything that changes what parsing it gives."""
+    digest = hashlib.sha256(Path(path).read_bytes())
+    digest.update(json.dumps([CACHE_VERSION, style, parser.__name__, encoding_settings()]).encode())
+    return digest.hexdigest()
+
+
 def collect(
     corpus_sets: Sequence[str] = (),
     midi_dirs: Sequence[Path] = (),
     workers: int | None = None,
-    progress: Callable[[], None] | None = None,
+    limit: int | None = None,
+    show_progress: bool = False,
 ) -> Collected:
-    """Parse every source in parallel. ``progress`` (a callable) is told of each finished file."""
-    jobs: list[tuple[Callable, tuple[str, str]]] = []
+    """Parse every source in parallel, reusing cached results for files whose content is unchanged.
+
+    ``limit`` takes only the first files of each source (quick trials).
+    """
+    jobs: list[tuple[Callable, str, str]] = []
     for name in corpus_sets:
-        jobs += [(_parse_trusted, (str(p), name)) for p in corpus_files(name)]
+        jobs += [(_parse_trusted, str(p), name) for p in corpus_files(name)[:limit]]
     for folder in midi_dirs:
         files = folder_files(folder)
         if not files:
             raise ValueError(f"no MIDI, MusicXML or ABC files found under {folder}")
-        jobs += [(_parse_user, (str(p), Path(folder).name)) for p in files]
+        jobs += [(_parse_user, str(p), Path(folder).name) for p in files[:limit]]
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    results: dict[int, tuple[list[Piece], list[tuple[str, str]]]] = {}
+    keys = [_cache_key(path, style, fn) for fn, path, style in jobs]
+    for i, key in enumerate(keys):
+        cached = cache / f"{key}.pickle"
+        if cached.exists():
+            with contextlib.suppress(Exception), cached.open("rb") as f:
+                results[i] = pickle.load(f)
+    todo = [i for i in range(len(jobs)) if i not in results]
+    with (
+        ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool,
+        tqdm(
+            total=len(jobs), initial=len(results), desc="parsing", unit="file", disable=not show_progress
+        ) as bar,
+    ):
+        futures = {pool.submit(jobs[i][0], jobs[i][1:]): i for i in todo}
+        for future in as_completed(futures):
+            i = futures[future]
+            results[i] = future.result()
+            partial = cache / f".{keys[i]}.{os.getpid()}.partial"
+            with partial.open("wb") as f:
+                pickle.dump(results[i], f)
+            partial.replace(cache / f"{keys[i]}.pickle")
+            bar.update()
     pieces: list[Piece] = []
     failures: list[tuple[str, str]] = []
-    with ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool:
-        futures = [pool.submit(fn, args) for fn, args in jobs]
-        for future in futures:
-            got, failed = future.result()
-            pieces += got
-            failures += failed
-            if progress:
-                progress()
+    for i in range(len(jobs)):
+        got, failed = results[i]
+        pieces += got
+        failures += failed
     for path, why in failures:
         log.warning("skipped %s: %s", path, why)
-    return Collected(pieces, failures)
+    return Collected(pieces, failures, cached=len(jobs) - len(todo))
 
 
 def styles_of(pieces: Iterable[Piece]) -> tuple[str, ...]:

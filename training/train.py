@@ -44,7 +44,7 @@ class TrainOptions:
     max_pitch_sets: int = 3000
     patience: int = 4
     seed: int = 0
-    max_pieces: int | None = None
+    max_files: int | None = None
     verbose: int = 1
     workers: int | None = None
     command: str = ""
@@ -72,9 +72,15 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     keras.utils.set_random_seed(options.seed)
     failures: list[tuple[str, str]] = []
     if pieces is None:
-        collected = collect(options.corpus, options.midi_dirs, workers=options.workers)
+        collected = collect(
+            options.corpus,
+            options.midi_dirs,
+            options.workers,
+            options.max_files,
+            show_progress=options.verbose > 0,
+        )
         pieces, failures = collected.pieces, collected.failures
-    pieces = list(pieces)[: options.max_pieces] if options.max_pieces else list(pieces)
+    pieces = list(pieces)
     if not pieces:
         raise ValueError("no usable pieces were found in the given sources")
     parse_seconds = time.monotonic() - started

@@ -1,0 +1,91 @@
+"""Training: data preparation with known answers, and the real command on real files."""
+
+from __future__ import annotations
+
+import mido
+import numpy as np
+import pytest
+
+from composer import artifact
+from composer.vocabulary import END, PAD, START
+from tests.conftest import scale_piece
+from training import dataset
+from training.cli import main
+from training.sources import collect
+
+
+def test_split_is_by_piece_and_reproducible():
+    pieces = [scale_piece(f"p{i}", 60, "x") for i in range(10)]
+    train, valid = dataset.split_by_piece(pieces, 0.2, seed=1)
+    assert len(valid) == 2 and len(train) == 8
+    assert not {p.name for p in train} & {p.name for p in valid}
+    assert dataset.split_by_piece(pieces, 0.2, seed=1)[1] == valid
+
+
+def test_transpositions_stay_on_the_piano():
+    piece = scale_piece("low", 24, "x")  # the closing chord reaches down to 12: already off the piano
+    assert dataset.transpositions(piece, [-3, 0, 3]) == [piece]
+    piece = scale_piece("mid", 60, "x")
+    moved = dataset.transpositions(piece, [-2, 0, 2])
+    assert [m.events[0].pitches[0] for m in moved] == [58, 60, 62]
+
+
+def test_windows_frame_and_pad():
+    rows = [np.arange(12, dtype=np.int32).reshape(3, 4) + 3]  # three rows
+    w = dataset.windows(rows, [0], length=4)
+    assert len(w) == 1
+    np.testing.assert_array_equal(w.inputs["pitch"][0], [3, 7, PAD, PAD])
+    np.testing.assert_array_equal(w.targets["pitch"][0], [7, 11, PAD, PAD])
+    assert w.events == 2
+    long = [np.full((10, 4), 5, np.int32)]
+    w = dataset.windows(long, [1], length=4, stride=2)
+    assert len(w) == 4 and (w.inputs["style"] == 1).all()  # starts 0, 2, 4 and the last full one, 5
+
+
+def test_train_on_the_bundled_corpus_with_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("CADENZA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    args = ["--corpus", "bach", "--max-files", "3", "--epochs", "1", "--units", "16", "--quiet"]
+    assert main([*args, "--out", "models/first"]) == 0
+    loaded = artifact.load(tmp_path / "models" / "first.cadenza")
+    assert loaded.vocabulary.styles == ("bach",)
+    assert loaded.training["pieces"]["train"] + loaded.training["pieces"]["validation"] == 3
+    assert "python -m training" in loaded.training["command"]
+    assert collect(["bach"], limit=3).cached == 3  # the second run parses nothing
+
+
+def _tune(path, pitches):
+    mid = mido.MidiFile()
+    track = mido.MidiTrack()
+    for p in pitches:
+        track += [mido.Message("note_on", note=p, velocity=80), mido.Message("note_off", note=p, time=240)]
+    mid.tracks.append(track)
+    mid.save(path)
+
+
+def test_train_on_a_midi_folder_skips_broken_files(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CADENZA_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i in range(3):
+        _tune(folder / f"tune{i}.mid", [60 + i, 62, 64, 65, 67, 65, 64, 62, 60, 67, 72, 60])
+    (folder / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x05\x01")
+    assert main(["--midi-dir", str(folder), "--epochs", "1", "--units", "8", "--out", "m", "--quiet"]) == 0
+    loaded = artifact.load(tmp_path / "m.cadenza")
+    assert loaded.training["pieces"]["skipped"] == 1
+    assert loaded.vocabulary.styles == ("mine",)
+
+
+def test_training_needs_a_source(capsys):
+    with pytest.raises(SystemExit):
+        main(["--out", "x"])
+    assert "--corpus or --midi-dir" in capsys.readouterr().err
+
+
+def test_encoded_pieces_are_framed():
+    pieces = [scale_piece("a", 60, "s")]
+    vocab = dataset.build_vocabulary(pieces, ("s",), 100)
+    rows, styles, unknown = dataset.encode_pieces(pieces, vocab)
+    assert rows[0][0].tolist() == [START] * 4 and rows[0][-1].tolist() == [END] * 4
+    assert styles == [0] and unknown == 0
