@@ -121,6 +121,7 @@ def read_document(path: str | Path) -> dict:
 
 def load_keras(path: str | Path) -> keras.Model:
     """The Keras model inside an artifact (for training, evaluation and checks)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the console
     import keras
 
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path) as archive:

@@ -19,6 +19,11 @@ Every input is treated as hostile. The data flow is:
 
 Every failure a user can cause is an :class:`~composer.errors.InputFileError` (or its
 subclass :class:`~composer.errors.InputLimitError` for broken limits) with a one-line message.
+A parsing process that cannot even start is a deployment fault, not the user's: RuntimeError.
+
+As with any forkserver/spawn child, each parsing process re-imports the program's main
+*script* (not a ``python -m package`` main): keep entry scripts guarded by
+``if __name__ == "__main__":`` and cheap to import.
 """
 
 from __future__ import annotations
@@ -165,7 +170,7 @@ def detect_format(data: bytes, name: str = "") -> str:
 
 
 def _sniff_text(head: bytes) -> str | None:
-    """Decode the start of a text file (UTF-8, UTF-16 with BOM or Latin-1), or None for binary."""
+    """Decode the start of a text file (UTF-8 or UTF-16 with a BOM, lenient), or None for binary."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return head[: len(head) // 2 * 2].decode("utf-16", errors="replace")
@@ -441,15 +446,19 @@ def _parse_isolated(data: bytes, fmt: str, limits: ReadLimits, source: str) -> S
                 kind = "no start"
         finally:
             receiver.close()
+            exit_code = None
             if started:
                 if process.is_alive():
                     process.kill()
                 process.join(10)
+                exit_code = process.exitcode
+                with contextlib.suppress(ValueError):
+                    process.close()  # frees the sentinel now, not at garbage collection
     if kind == "ok" and isinstance(payload, Score):
         return payload
     if kind == "no start":  # not the user's doing: a broken environment or main module
-        raise RuntimeError(f"the music21 parsing process did not start (exit code {process.exitcode})")
-    if kind == "timeout" or (kind == "died" and process.exitcode == -_SIGXCPU):
+        raise RuntimeError(f"the music21 parsing process did not start (exit code {exit_code})")
+    if kind == "timeout" or (kind == "died" and exit_code == -_SIGXCPU):
         raise InputLimitError(f"{label} took longer than {limits.parse_seconds:g} s to read (the limit).")
     if kind in ("memory", "died"):
         raise InputLimitError(
