@@ -10,10 +10,11 @@ import contextlib
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,13 +159,20 @@ def collect(
             with contextlib.suppress(Exception), cached.open("rb") as f:
                 results[i] = pickle.load(f)
     todo = [i for i in range(len(jobs)) if i not in results]
+    workers = workers or os.cpu_count() or 1
     with (
-        ProcessPoolExecutor(max_workers=workers or os.cpu_count()) as pool,
+        # Bundled files parse in worker processes; a user's files already parse in a bounded child
+        # process each (composer.midi_in), so threads are enough to run several at once.
+        ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as processes,
+        ThreadPoolExecutor(max_workers=workers) as threads,
         tqdm(
             total=len(jobs), initial=len(results), desc="parsing", unit="file", disable=not show_progress
         ) as bar,
     ):
-        futures = {pool.submit(jobs[i][0], jobs[i][1:]): i for i in todo}
+        futures = {
+            (processes if jobs[i][0] is _parse_trusted else threads).submit(jobs[i][0], jobs[i][1:]): i
+            for i in todo
+        }
         for future in as_completed(futures):
             i = futures[future]
             results[i] = future.result()
