@@ -124,16 +124,25 @@ def events_from_notes(notes: Iterable[Note]) -> list[Event]:
     """Merge notes into one event per grid onset (all parts together, voicing kept).
 
     A chord's duration is its longest note; its loudness its loudest note. Notes shorter than
-    the grid still last one tick. The last event's gap is its own duration.
+    the grid still last one tick. A pitch struck again while it still sounds is cut at the new
+    onset, as a piano key would be (MIDI cannot hold one pitch twice on one channel). The last
+    event's gap is its own duration.
     """
-    by_onset: dict[int, dict[int, tuple[int, int]]] = {}
+    spans: dict[int, list[tuple[int, int, int]]] = {}
     for n in notes:
         onset = quarters_to_ticks(n.start)
-        length = max(1, quarters_to_ticks(n.end) - onset)
-        slot = by_onset.setdefault(onset, {})
-        old = slot.get(n.pitch)
-        if old is None or length > old[0]:
-            slot[n.pitch] = (length, max(n.velocity, old[1] if old else 0))
+        spans.setdefault(n.pitch, []).append((onset, max(onset + 1, quarters_to_ticks(n.end)), n.velocity))
+    by_onset: dict[int, dict[int, tuple[int, int]]] = {}
+    for pitch, strikes in spans.items():
+        strikes.sort()
+        for i, (onset, end, velocity) in enumerate(strikes):
+            following = next((s[0] for s in strikes[i + 1 :] if s[0] > onset), None)
+            if following is not None:
+                end = min(end, following)
+            slot = by_onset.setdefault(onset, {})
+            old = slot.get(pitch)
+            if old is None or end - onset > old[0]:
+                slot[pitch] = (end - onset, max(velocity, old[1] if old else 0))
     onsets = sorted(by_onset)
     events: list[Event] = []
     for i, onset in enumerate(onsets):
@@ -155,16 +164,30 @@ def _limit_chord(pitches: list[int]) -> list[int]:
 
 
 def notes_from_events(events: Sequence[Event], start: float = 0.0, part: int = 0) -> list[Note]:
-    """Lay events out in time from ``start`` (quarter notes) and return their notes."""
-    notes: list[Note] = []
+    """Lay events out in time from ``start`` (quarter notes) and return their notes.
+
+    A pitch struck again while it still sounds is cut at the new onset, as in
+    :func:`events_from_notes`, so the two are inverses on the grid.
+    """
+    spans: list[list[int]] = []  # [pitch, onset, end, velocity] in ticks
+    sounding: dict[int, list[int]] = {}
     tick = 0
     for event in events:
-        onset = start + tick / TICKS_PER_QUARTER
-        end = onset + event.duration / TICKS_PER_QUARTER
-        vel = level_to_velocity(event.velocity)
-        notes.extend(Note(p, onset, end, vel, part) for p in event.pitches)
+        velocity = level_to_velocity(event.velocity)
+        for pitch in event.pitches:
+            previous = sounding.get(pitch)
+            if previous is not None and previous[2] > tick:
+                previous[2] = tick
+            span = [pitch, tick, tick + event.duration, velocity]
+            spans.append(span)
+            sounding[pitch] = span
         tick += event.ioi
-    return notes
+    to_quarters = 1 / TICKS_PER_QUARTER
+    return [
+        Note(p, start + on * to_quarters, start + end * to_quarters, v, part)
+        for p, on, end, v in spans
+        if end > on
+    ]
 
 
 def events_length(events: Sequence[Event]) -> float:

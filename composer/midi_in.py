@@ -545,14 +545,13 @@ def _parse_file(path: str, fmt: str, source: str) -> Score:
     """Parse the temporary file with music21 (no pickle cache) and convert it."""
     from music21 import converter
 
-    keywords: dict[str, Any] = {"forceSource": True, "storePickle": False}
     if fmt == "midi":
-        keywords["quantizePost"] = False  # keep the player's exact times
-    elif fmt == "abc":
+        return score_from_midi(Path(path).read_bytes(), source)
+    keywords: dict[str, Any] = {"forceSource": True, "storePickle": False}
+    if fmt == "abc":
         keywords["number"] = _first_abc_tune(path)  # a song book would otherwise be parsed whole
     parsed = converter.parseFile(path, format=_M21_FORMATS[fmt], **keywords)
-    default_tempo = _MIDI_DEFAULT_TEMPO if fmt == "midi" else _OTHER_DEFAULT_TEMPO
-    return score_from_stream(parsed, source, default_tempo=default_tempo)
+    return score_from_stream(parsed, source, default_tempo=_OTHER_DEFAULT_TEMPO)
 
 
 _ABC_REFERENCE = re.compile(rb"^[ \t]*X:[ \t]*(\d{1,9})[ \t]*\r?$", re.MULTILINE)
@@ -578,6 +577,98 @@ def _send_quietly(conn: Any, message: tuple[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------- conversion
+
+
+def score_from_midi(data: bytes, source: str = "") -> Score:
+    """Read MIDI bytes with music21's MIDI parser into a :class:`Score`, note times exact.
+
+    This takes music21's own event reader (``music21.midi.MidiFile``) and pairs note-ons with
+    note-offs itself, skipping music21's notation step (bars, voices, ties, rests) that a MIDI
+    performance does not need: that step is most of music21's MIDI reading time and can move
+    a held chord's end across a barline. One part per track and channel; channel 10 is drums.
+    """
+    from music21 import midi
+
+    midi_file = midi.MidiFile()
+    midi_file.readstr(data)
+    per_quarter = midi_file.ticksPerQuarterNote
+    tempo: float | None = None
+    time_signature: tuple[int, int] | None = None
+    found: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
+    programs: dict[tuple[int, int], int] = {}
+    names: dict[int, str] = {}
+    drums = 0
+    for number, track in enumerate(midi_file.tracks):
+        tick = 0
+        sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}
+        for event in track.events:
+            if event.isDeltaTime():
+                tick += event.time
+            elif event.isNoteOn():
+                if event.channel == _PERCUSSION_CHANNEL + 1:
+                    drums += 1
+                else:
+                    sounding.setdefault((event.channel, event.pitch), []).append((tick, event.velocity))
+            elif event.isNoteOff():
+                started = sounding.get((event.channel, event.pitch))
+                if started:
+                    start, velocity = started.pop(0)
+                    found.setdefault((number, event.channel), []).append((event.pitch, start, tick, velocity))
+            elif event.type == midi.ChannelVoiceMessages.PROGRAM_CHANGE:
+                programs.setdefault((number, event.channel), int(event.data))
+            elif event.type == midi.MetaEvents.SET_TEMPO and tempo is None and len(event.data) >= 3:
+                tempo = 60_000_000 / max(1, int.from_bytes(event.data[:3], "big"))
+            elif (
+                event.type == midi.MetaEvents.TIME_SIGNATURE
+                and time_signature is None
+                and len(event.data) >= 2
+            ):
+                time_signature = (event.data[0], 2 ** min(event.data[1], 6))
+            elif event.type == midi.MetaEvents.SEQUENCE_TRACK_NAME and number not in names:
+                names[number] = _printable(bytes(event.data).decode("latin-1"))
+        for (channel, pitch), started in sounding.items():  # never released: they end with the track
+            for start, velocity in started:
+                found.setdefault((number, channel), []).append((pitch, start, max(tick, start + 1), velocity))
+    notes: list[Note] = []
+    parts: list[Part] = []
+    for key in sorted(found):
+        index = len(parts)
+        program = programs.get(key, 0)
+        parts.append(Part(names.get(key[0]) or _program_name(program), program))
+        notes.extend(
+            Note(pitch, start / per_quarter, end / per_quarter, velocity, index)
+            for pitch, start, end, velocity in found[key]
+        )
+    if not notes:
+        what = "only drums" if drums else "no notes"
+        raise InputFileError(f"{_label(source)} has {what}: Cadenza needs pitched notes.")
+    notes.sort(key=lambda n: (n.start, n.pitch, n.part, n.end))
+    numerator, denominator = time_signature or (4, 4)
+    if not 1 <= numerator <= 64:
+        numerator, denominator = 4, 4
+    return Score(
+        notes=tuple(notes),
+        parts=tuple(parts),
+        tempo=min(_MAX_TEMPO, max(_MIN_TEMPO, tempo or _MIDI_DEFAULT_TEMPO)),
+        time_signature=(numerator, denominator),
+        dropped_drum_notes=drums,
+        source=source,
+    )
+
+
+def _program_name(program: int) -> str:
+    """The General MIDI instrument name of a program, as music21 knows it."""
+    from music21 import instrument
+
+    try:
+        return instrument.instrumentFromMidiProgram(program).instrumentName or ""
+    except instrument.InstrumentException:
+        return ""
+
+
+def _printable(text: str) -> str:
+    """A track name without control characters, at most 60 characters."""
+    return "".join(ch for ch in text if ch.isprintable()).strip()[:60]
 
 
 def score_from_stream(stream: Any, source: str = "", *, default_tempo: float = _OTHER_DEFAULT_TEMPO) -> Score:

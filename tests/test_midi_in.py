@@ -362,7 +362,7 @@ def test_parse_timeout():
 
 
 def test_parse_memory_limit():
-    data = (MIDI_DIR / "test03.mid").read_bytes()
+    data = BACH[0].read_bytes()  # MusicXML goes through music21's full parser, which needs memory
     with pytest.raises(InputLimitError, match="MB of memory"):
         read_score(data, ReadLimits(parse_memory_mb=1))
 
