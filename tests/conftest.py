@@ -58,3 +58,48 @@ def tiny_model_path(tmp_path_factory, tiny_pieces):
         learning_rate=1e-2,
     )
     return train(options, pieces=tiny_pieces).path
+
+
+FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
+
+
+@pytest.fixture(scope="session")
+def tiny_composer(tiny_model_path):
+    """A composer on the tiny model, shared by the bot tests."""
+    from composer.service import Composer
+    from composer.settings import ComposerSettings
+
+    composer = Composer(ComposerSettings(model=tiny_model_path), workers=2)
+    yield composer
+    composer.close()
+
+
+@pytest.fixture
+async def make_bot(tiny_composer, tmp_path, monkeypatch):
+    """Factory: a real CadenzaBot with some BOT_* settings, set up as at login, on a FakeDiscord."""
+    from bot.app import create_bot
+    from bot.settings import BotSettings
+    from tests.test_bot_support import FakeDiscord
+
+    bots = []
+
+    async def make(fake: FakeDiscord | None = None, **settings) -> FakeDiscord:
+        """``fake``: an earlier bot's Discord, to start a new bot on it as after a restart."""
+        options = {"token": FAKE_TOKEN, "cooldown_seconds": 0, "data_dir": tmp_path / "data"} | settings
+        bot = create_bot(BotSettings(_env_file=None, **options), tiny_composer)
+        bots.append(bot)
+        fake = fake or FakeDiscord()
+        fake.install(bot, monkeypatch)
+        await bot._async_setup_hook()
+        await bot.setup_hook()
+        return fake
+
+    yield make
+    for bot in bots:
+        await bot.close()
+
+
+@pytest.fixture
+async def discord_fake(make_bot):
+    """A bot with default settings (no cooldown) on a FakeDiscord."""
+    return await make_bot()
