@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from composer.errors import ComposerError
 
 
@@ -88,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
             composer.close()
     except ComposerError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except ValidationError as error:
+        wrong = "; ".join(
+            f"COMPOSER_{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors() if e["loc"]
+        )
+        print(f"error: a setting in the environment or .env is not valid: {wrong}", file=sys.stderr)
         return 2
     for warning in piece.warnings:
         print(f"warning: {warning}", file=sys.stderr)

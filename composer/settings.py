@@ -14,7 +14,9 @@ DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.cad
 class ComposerSettings(BaseSettings):
     """Where the model and SoundFont are, how many workers, and the limits on input pieces."""
 
-    model_config = SettingsConfigDict(env_prefix="COMPOSER_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="COMPOSER_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
 
     model: Path = Field(DEFAULT_MODEL, description="the .cadenza model artifact to compose with")
     soundfont: Path | None = Field(None, description="General MIDI SoundFont; Debian's is found by default")

@@ -132,3 +132,9 @@ def test_python_dash_m_composer_end_to_end(tmp_path, tiny_model_path):
         timeout=300,
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_invalid_setting_is_one_line(capsys, monkeypatch):
+    monkeypatch.setenv("COMPOSER_WORKERS", "lots")
+    code, _, err = run_cli(capsys, "compose", "5")
+    assert code == 2 and "COMPOSER_WORKERS" in err and err.count("\n") == 1
