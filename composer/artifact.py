@@ -8,8 +8,10 @@ made for another encoding or format version is refused with a message that says 
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -129,16 +131,60 @@ def load_keras(path: str | Path) -> keras.Model:
         return keras.saving.load_model(Path(tmp) / "model.keras", compile=False)
 
 
+def read_weights(path: str | Path) -> dict[str, list[np.ndarray]] | None:
+    """The network's weights by layer name, read from ``model.keras`` without TensorFlow.
+
+    Importing TensorFlow takes seconds and hundreds of megabytes; generation only needs the
+    arrays. Keras stores each layer's variables in HDF5 under a name made from its class
+    (``dense``, ``dense_1``, ... in layer order), so the layer list in ``config.json`` maps them
+    back to layer names. Returns ``None`` when the file is laid out another way (another Keras
+    version), and the caller loads it through Keras instead.
+    """
+    import h5py
+
+    with zipfile.ZipFile(path) as archive, zipfile.ZipFile(io.BytesIO(archive.read("model.keras"))) as model:
+        layers = json.loads(model.read("config.json"))["config"]["layers"]
+        store = h5py.File(io.BytesIO(model.read("model.weights.h5")), "r")
+    with store:
+        used: dict[str, int] = {}
+        weights = {}
+        for layer in layers:
+            key = _snake_case(layer["class_name"])
+            used[key] = used.get(key, -1) + 1
+            unique = key if used[key] == 0 else f"{key}_{used[key]}"
+            group = {
+                "LSTM": f"layers/{unique}/cell/vars",
+                "Dense": f"layers/{unique}/vars",
+                "Embedding": f"layers/{unique}/vars",
+            }.get(layer["class_name"])
+            if group is None:
+                continue
+            if group not in store:
+                return None
+            variables = store[group]
+            weights[layer["config"]["name"]] = [np.asarray(variables[k]) for k in sorted(variables, key=int)]
+    return weights
+
+
+def _snake_case(name: str) -> str:
+    """Keras' own ``naming.to_snake_case``: ``LSTM`` -> ``lstm``, ``InputLayer`` -> ``input_layer``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
 def load(path: str | Path) -> Artifact:
     """Load an artifact for generation, checking that the network matches its vocabulary."""
-    from composer.stepper import weights_from_keras
-
     document = read_document(path)
     try:
         vocabulary = Vocabulary.from_dict(document["vocabulary"])
         config = ModelConfig.from_dict(document["model"])
-        weights = weights_from_keras(load_keras(path))
-    except (KeyError, ValueError, TypeError, OSError) as error:
+        weights = read_weights(path)
+        if weights is None or not _fits(weights, config):
+            from composer.stepper import weights_from_keras
+
+            weights = weights_from_keras(load_keras(path))
+    except (KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile) as error:
         raise ModelError(f"{Path(path).name} is damaged: {error}") from None
     sizes = vocabulary.sizes
     for name in config.heads:
@@ -156,3 +202,9 @@ def load(path: str | Path) -> Artifact:
         defaults=document.get("defaults", {}),
         path=Path(path),
     )
+
+
+def _fits(weights: dict[str, list[np.ndarray]], config: ModelConfig) -> bool:
+    """Whether weights read from the file have every layer the network config names."""
+    needed = [f"lstm_{i}" for i in range(config.layers)] + [f"next_{name}" for name in config.heads]
+    return all(name in weights for name in needed)

@@ -117,3 +117,20 @@ def test_vocabulary_mismatch_is_refused(tmp_path, tiny_model_path):
         dst.writestr("model.keras", src.read("model.keras"))
     with pytest.raises(ModelError, match="does not match its vocabulary"):
         artifact.load(target)
+
+
+@pytest.mark.parametrize(
+    "config", [TINY, ModelConfig(arch="seed", units=8, layers=3, dense_units=4)], ids=["lstm", "seed"]
+)
+def test_weights_read_without_tensorflow_match_keras(tmp_path, config):
+    from composer.events import Event
+    from composer.vocabulary import Vocabulary
+
+    vocab = Vocabulary.build([[Event((60,), 6, 6, 4), Event((62, 65), 12, 12, 5)]], styles=("a", "b"))
+    model = build_model(config, vocab.sizes, len(vocab.styles))
+    path = artifact.save(tmp_path / "m", model, vocab, config)
+    direct = artifact.read_weights(path)
+    through_keras = weights_from_keras(artifact.load_keras(path))
+    assert direct.keys() == through_keras.keys()
+    for name, arrays in through_keras.items():
+        assert all(np.array_equal(a, b) for a, b in zip(arrays, direct[name], strict=True)), name
