@@ -277,7 +277,7 @@ class Composer:
                     scratch / f"{stem}.png",
                     tempo=tempo,
                     new_from=new_from,
-                    title=f"Cadenza · {key} · {tempo:g} bpm · seed {seed}",
+                    title=f"Cadenza · {key} · seed {seed}",
                 )
                 lap("picture")
             audio = None
