@@ -2,7 +2,8 @@
 
 Data flow, one module per job:
 
-- :mod:`composer.midi_in` reads a MIDI, MusicXML or ABC file safely into a :class:`~composer.events.Score`;
+- :mod:`composer.midi_in` reads a MIDI, MusicXML or ABC file safely into a :class:`~composer.events.Score`,
+  after :mod:`composer.input_checks` has vetted it, with :mod:`composer.score_convert` in a bounded child;
 - :mod:`composer.events` merges its notes into one :class:`~composer.events.Event` per onset and back;
 - :mod:`composer.vocabulary` turns events into token ids, the way the model was trained;
 - :mod:`composer.model` defines the Keras network, :mod:`composer.artifact` saves and loads it with

@@ -14,14 +14,9 @@ from music21 import chord, corpus, instrument, meter, note, stream, tempo, tie
 
 from composer.errors import InputFileError, InputLimitError
 from composer.events import Score
-from composer.midi_in import (
-    MidiScan,
-    ReadLimits,
-    detect_format,
-    read_score,
-    scan_midi,
-    score_from_stream,
-)
+from composer.input_checks import MidiScan, ReadLimits, detect_format, scan_midi
+from composer.midi_in import read_score
+from composer.score_convert import score_from_stream
 
 MIDI_DIR = Path(music21.__file__).parent / "midi" / "testPrimitive"
 MIDI_FILES = sorted(MIDI_DIR.glob("test*.mid"))

@@ -80,7 +80,7 @@ def _parse_trusted(args: tuple[str, str]) -> tuple[list[Piece], list[tuple[str, 
     path, style = args
     from music21 import converter, stream
 
-    from composer.midi_in import score_from_stream
+    from composer.score_convert import score_from_stream
 
     try:
         parsed = converter.parse(path)
