@@ -177,6 +177,13 @@ def test_settings_come_from_the_environment(monkeypatch):
     assert FAKE_TOKEN not in repr(settings)
 
 
+def test_empty_lines_of_the_example_env_file_mean_the_defaults(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text(f"BOT_TOKEN={FAKE_TOKEN}\nBOT_CHANNELS=\nBOT_PREFIX=\nBOT_COOLDOWN_SECONDS=5\n")
+    settings = BotSettings(_env_file=env)
+    assert (settings.channels, settings.prefix, settings.cooldown_seconds) == (frozenset(), "!", 5.0)
+
+
 def test_a_bad_setting_is_named_in_one_line(monkeypatch):
     monkeypatch.setenv("BOT_TOKEN", FAKE_TOKEN)
     monkeypatch.setenv("BOT_MAX_JOBS", "many")

@@ -1,0 +1,76 @@
+"""``python -m bot`` and the ``cadenza-bot`` script: read the settings, run the bot, stop cleanly.
+
+Problems only the person starting the bot can fix (no token, a refused token, the Message Content
+intent switched off, no model) print one line and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+import discord
+from pydantic import ValidationError
+
+from bot.settings import PORTAL_URL, BotSettings, settings_problem, token_help
+from composer.errors import ComposerError
+from composer.settings import ComposerSettings
+
+if TYPE_CHECKING:
+    from bot.app import CadenzaBot
+
+log = logging.getLogger(__name__)
+
+
+def main() -> int:
+    """Run the bot until it is stopped; returns the exit status."""
+    try:
+        settings = BotSettings()
+    except ValidationError as error:
+        print(settings_problem(error, "BOT_"), file=sys.stderr)
+        return 2
+    try:
+        composer_settings = ComposerSettings()
+    except ValidationError as error:
+        print(settings_problem(error, "COMPOSER_"), file=sys.stderr)
+        return 2
+    discord.utils.setup_logging(level=getattr(logging, settings.log_level), root=True)
+    # Loaded only now: the model code takes a moment to import, and settings problems come first.
+    from bot.app import create_bot
+    from composer.service import Composer
+
+    composer = Composer(composer_settings, workers=settings.max_jobs)
+    try:
+        asyncio.run(_run(create_bot(settings, composer), settings.token.get_secret_value()))
+    except discord.LoginFailure:
+        print(token_help("Discord refused BOT_TOKEN"), file=sys.stderr)
+        return 2
+    except discord.PrivilegedIntentsRequired:
+        print(
+            "error: turn on the Message Content intent under Bot > Privileged Gateway Intents at "
+            f"{PORTAL_URL}; prefix commands such as !compose need it.",
+            file=sys.stderr,
+        )
+        return 2
+    except ComposerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        log.info("stopped")
+    finally:
+        composer.close()
+    return 0
+
+
+async def _run(bot: CadenzaBot, token: str) -> None:
+    """Connect and serve until the bot is closed (SIGTERM closes it gracefully)."""
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(bot.close()))
+    async with bot:
+        await bot.start(token)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

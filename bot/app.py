@@ -1,0 +1,100 @@
+"""Building the bot: :class:`CadenzaBot` gets its dependencies as arguments, :func:`create_bot` makes them.
+
+Nothing here connects to Discord, so tests and other programs can build a complete bot (commands,
+buttons, limits) and drive it without a network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.buttons import PieceButton
+from bot.failures import WrongChannel, explain
+from bot.jobs import JobQueue
+from bot.settings import BotSettings
+from composer.service import Composer
+from composer.settings import ComposerSettings
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("bot.cogs.compose", "bot.cogs.info", "bot.cogs.errors")
+
+
+class CadenzaTree(app_commands.CommandTree):
+    """The slash command tree; answers what reaches it, so nobody sees "the application did not respond".
+
+    Errors inside the hybrid commands go to the errors cog; what reaches this handler is rare,
+    such as a slash command Discord still shows after it changed.
+    """
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        """Apologise with an error id, which is logged with the error."""
+        name = interaction.command.qualified_name if interaction.command else "a slash command"
+        text = explain(error, what=f"/{name}", user=interaction.user, channel=interaction.channel)
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+
+
+class CadenzaBot(commands.Bot):
+    """The Discord bot: commands in cogs, a composer that does the music, a queue that shares it."""
+
+    def __init__(self, settings: BotSettings, composer: Composer, jobs: JobQueue) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = True  # prefix commands read the text of messages
+        super().__init__(
+            command_prefix=commands.when_mentioned_or(settings.prefix),
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),  # echoed text never pings anyone
+            help_command=None,  # the info cog has a readable one with examples
+            tree_cls=CadenzaTree,
+            description="Cadenza composes music with a neural network.",
+        )
+        self.settings = settings
+        self.composer = composer
+        self.jobs = jobs
+        self.started = discord.utils.utcnow()
+        self.add_check(self._in_allowed_channel)
+
+    async def setup_hook(self) -> None:
+        """Load the model, the cogs and the buttons of earlier pieces, and publish the slash commands."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self.composer.load)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        self.add_dynamic_items(PieceButton)
+        synced = await self.tree.sync()
+        log.info("loaded %s; %d slash commands published", self.composer.settings.model.name, len(synced))
+
+    async def on_ready(self) -> None:
+        """Log who the bot is once it is connected."""
+        log.info("connected as %s (%s) to %d servers", self.user, self.user.id, len(self.guilds))
+
+    def check_channel(self, channel: discord.abc.Messageable | None) -> None:
+        """Raise :class:`WrongChannel` outside ``BOT_CHANNELS`` (a thread counts as its parent channel)."""
+        allowed = self.settings.channels
+        here = {getattr(channel, "id", None), getattr(channel, "parent_id", None)}
+        if allowed and allowed.isdisjoint(here):
+            places = ", ".join(f"<#{channel_id}>" for channel_id in sorted(allowed))
+            raise WrongChannel(f"I only make music in {places}.")
+
+    async def _in_allowed_channel(self, ctx: commands.Context) -> bool:
+        self.check_channel(ctx.channel)
+        return True
+
+
+def create_bot(settings: BotSettings, composer: Composer | None = None) -> CadenzaBot:
+    """A bot ready to start; without ``composer`` one is made from the ``COMPOSER_*`` settings.
+
+    The caller owns the composer: close it (``composer.close()``) once the bot has stopped.
+    """
+    if composer is None:
+        composer = Composer(ComposerSettings(), workers=settings.max_jobs)
+    jobs = JobQueue(settings.max_jobs, settings.max_queue, settings.cooldown_seconds)
+    return CadenzaBot(settings, composer, jobs)

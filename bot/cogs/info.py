@@ -1,0 +1,113 @@
+"""``help`` (what the bot does, with examples to copy) and ``status`` (model, queue, uptime, version)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord.ext import commands
+
+from bot import __version__
+from bot.options import COMPOSE_LENGTH
+
+if TYPE_CHECKING:
+    from bot.app import CadenzaBot
+
+
+class Info(commands.Cog):
+    """Help and status."""
+
+    def __init__(self, bot: CadenzaBot) -> None:
+        self.bot = bot
+
+    @commands.hybrid_command(name="help", description="How to ask for music, with examples")
+    async def show_help(self, ctx: commands.Context[CadenzaBot]) -> None:
+        """Show how to use the bot, with examples to copy."""
+        await ctx.reply(embed=self.help_embed())
+
+    @commands.hybrid_command(name="status", description="The model, the queue, uptime and version")
+    async def show_status(self, ctx: commands.Context[CadenzaBot]) -> None:
+        """Show what the bot is running and how busy it is."""
+        await ctx.reply(embed=self.status_embed())
+
+    def help_embed(self) -> discord.Embed:
+        """The help text, with this bot's prefix, styles and limits filled in."""
+        settings = self.bot.settings
+        p = settings.prefix
+        styles = ", ".join(self.bot.composer.load().vocabulary.styles)
+        embed = discord.Embed(
+            title="🎼 Cadenza composes music",
+            description=(
+                "I write new pieces with a neural network and continue yours. Every piece comes with its "
+                "MIDI file, audio you can play right here, a piano-roll picture and buttons for more."
+            ),
+            colour=discord.Colour.blurple(),
+        )
+        embed.add_field(
+            name="Compose",
+            value=(
+                f"`{p}compose`: a piece of {min(COMPOSE_LENGTH, settings.max_length)} notes\n"
+                f"`{p}compose 300`: a shorter one\n"
+                f"`{p}compose 300 tempo=90 key=Am temperature=0.9 seed=7 style=folk instrument=violin`"
+            ),
+            inline=False,
+        )
+        embed.add_field(
+            name="Continue your music",
+            value=(
+                f"`{p}continue` with a MIDI file attached, or in a reply to a message that has one "
+                f"(yours or one of my pieces). Same options, except key: `{p}continue 200 temperature=0.8`"
+            ),
+            inline=False,
+        )
+        embed.add_field(
+            name="Options",
+            value=(
+                "**tempo** 20-300 beats a minute · **key** C, Am, F#m, Bb... · "
+                "**temperature** 0.05-3, lower is safer, higher wilder · "
+                "**seed** a number: the same seed and options give the same piece · "
+                f"**style** {styles} · **instrument** a name like violin, or 0-127 · "
+                "**transpose** -24 to 24 semitones"
+            ),
+            inline=False,
+        )
+        embed.add_field(
+            name="Buttons under each piece",
+            value=(
+                "**Again**: a new piece with the same settings · **Continue**: carry on from its end · "
+                "**Variation**: continue the same original piece again, differently"
+            ),
+            inline=False,
+        )
+        embed.add_field(
+            name="Limits",
+            value=(
+                f"Up to {settings.max_length} notes a piece, one piece at a time each, "
+                f"{settings.cooldown_seconds:g} s between pieces, files up to "
+                f"{settings.max_attachment_bytes / 1000:.0f} KB."
+            ),
+            inline=False,
+        )
+        embed.set_footer(text="Slash commands work too: /compose, /continue, /help, /status")
+        return embed
+
+    def status_embed(self) -> discord.Embed:
+        """The model, the queue, how long the bot has been up and its version."""
+        model = self.bot.composer.load()
+        jobs = self.bot.jobs
+        embed = discord.Embed(title="🎼 Cadenza status", colour=discord.Colour.blurple())
+        embed.add_field(
+            name="Model",
+            value=f"{self.bot.composer.settings.model.name}\n{', '.join(model.vocabulary.styles)}",
+        )
+        embed.add_field(
+            name="Queue", value=f"{jobs.running} of {jobs.max_running} composing\n{jobs.waiting} waiting"
+        )
+        embed.add_field(name="Up since", value=discord.utils.format_dt(self.bot.started, "R"))
+        embed.add_field(name="Version", value=__version__)
+        return embed
+
+
+async def setup(bot: CadenzaBot) -> None:
+    """Add the cog (called by ``bot.load_extension``)."""
+    await bot.add_cog(Info(bot))

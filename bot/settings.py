@@ -1,0 +1,82 @@
+"""The bot's settings, read from ``BOT_*`` environment variables and a ``.env`` file.
+
+The composer keeps its own settings (``COMPOSER_MODEL``, ``COMPOSER_SOUNDFONT``, ...) in
+:class:`composer.settings.ComposerSettings`; these are only what the Discord side needs. This
+module imports nothing heavy, so a missing token is reported at once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+PORTAL_URL = "https://discord.com/developers/applications"
+_TOKEN_SHAPE = re.compile(r"^[\w-]{20,}\.[\w-]{4,}\.[\w-]{20,}$")
+
+
+class BotSettings(BaseSettings):
+    """Who the bot is, where it answers, and the limits that keep it responsive for everyone."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BOT_", env_file=".env", extra="ignore", env_ignore_empty=True
+    )
+
+    token: SecretStr = Field(description="the bot token from the Discord developer portal")
+    prefix: str = Field("!", min_length=1, description="prefix for text commands, as in !compose")
+    channels: Annotated[frozenset[int], NoDecode] = Field(
+        frozenset(), description="comma-separated channel ids the bot answers in; empty: everywhere"
+    )
+    max_length: int = Field(2000, ge=1, description="most notes in one piece (2000 at most)")
+    cooldown_seconds: float = Field(20.0, ge=0, description="wait between two pieces of one user")
+    max_jobs: int = Field(2, ge=1, le=64, description="pieces composed at the same time")
+    max_queue: int = Field(
+        20, ge=0, description="pieces waiting for a free composer before new ones are refused"
+    )
+    max_attachment_bytes: int = Field(500_000, ge=1_000, description="largest piece a user may upload")
+    data_dir: Path = Field(Path("data"), description="folder for the files of pieces being sent")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging level")
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, token: SecretStr) -> SecretStr:
+        """Catch a pasted client secret or application id before Discord refuses it."""
+        if not _TOKEN_SHAPE.match(token.get_secret_value().strip()):
+            raise ValueError("this does not look like a bot token")
+        return SecretStr(token.get_secret_value().strip())
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _split_channels(cls, value: object) -> object:
+        """``123, 456`` from the environment; a collection when built in code."""
+        if isinstance(value, str):
+            return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+def token_help(problem: str) -> str:
+    """The one line a person sees when the token is missing or refused."""
+    return (
+        f"error: {problem}. Set BOT_TOKEN to your bot's token in a .env file in the folder you start "
+        f"the bot from, or in the environment (get one under Bot > Reset Token at {PORTAL_URL})."
+    )
+
+
+def settings_problem(error: ValidationError, prefix: str) -> str:
+    """One line that says which ``prefix`` setting is wrong and why, for :func:`bot.__main__.main`."""
+    problems = [e for e in error.errors() if e["loc"]]
+    token = [e for e in problems if prefix == "BOT_" and e["loc"][0] == "token"]
+    if token:
+        return token_help(
+            "BOT_TOKEN is missing" if token[0]["type"] == "missing" else "BOT_TOKEN is not a bot token"
+        )
+    names = ", ".join(f"{prefix}{str(e['loc'][0]).upper()} ({e['msg']})" for e in problems)
+    return f"error: fix these settings in .env or the environment: {names}."
