@@ -81,9 +81,14 @@ def save(
         "training": meta.get("training", {}),
         "defaults": meta.get("defaults", {}),
     }
+    import keras
+
+    # An uncompiled copy: the optimizer's state would double the file and is not needed to compose.
+    slim = keras.models.clone_model(model)
+    slim.set_weights(model.get_weights())
     with tempfile.TemporaryDirectory() as tmp:
         keras_path = Path(tmp) / "model.keras"
-        model.save(keras_path)
+        slim.save(keras_path)
         partial = path.with_name(path.name + ".partial")
         with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.writestr("artifact.json", json.dumps(document, indent=1))

@@ -98,6 +98,10 @@ class AudioInfo:
     bytes: int
     format: str
     """``"ogg"`` (Opus) or ``"mp3"``."""
+    render_seconds: float = 0.0
+    """Time FluidSynth took to synthesise the samples."""
+    encode_seconds: float = 0.0
+    """Time taken to scan, normalise and encode them."""
 
 
 def find_soundfont(configured: str | Path | None = None) -> Path | None:
@@ -207,7 +211,7 @@ def render_audio(
         rendered - started,
         encoded - rendered,
     )
-    return AudioInfo(out_path, seconds, target_peak_db, size, fmt)
+    return AudioInfo(out_path, seconds, target_peak_db, size, fmt, rendered - started, encoded - rendered)
 
 
 def _check_soundfont(soundfont: Path) -> None:

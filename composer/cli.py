@@ -99,11 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for warning in piece.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    what = (
-        f"{piece.events} new events after {piece.primer_events} of yours"
-        if piece.primer_events
-        else (f"{piece.events} events")
-    )
+    what = f"{piece.events} events"
+    if piece.primer_events:
+        what = f"{piece.events} new events after {piece.primer_events} of yours"
     print(
         f"Composed {what}: {piece.seconds:.0f} s of music in {piece.key} "
         f"at {piece.tempo:g} bpm, seed {piece.seed}."
@@ -111,6 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     for made in (piece.midi, piece.audio, piece.picture):
         if made is not None:
             print(f"  wrote {made} ({made.stat().st_size / 1024:.0f} KB)")
-    stages = ", ".join(f"{k} {v:.2f}s" for k, v in piece.timings.items())
-    print(f"  time: {stages}")
+    stages = []
+    for stage, seconds in piece.timings.items():
+        if stage in ("render", "encode"):
+            continue
+        text = f"{stage} {seconds:.2f}s"
+        if stage == "audio" and "render" in piece.timings:
+            text += f" (render {piece.timings['render']:.2f}s, encode {piece.timings['encode']:.2f}s)"
+        stages.append(text)
+    print(f"  time: {', '.join(stages)}")
     return 0

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from composer import artifact as artifacts
-from composer.audio import AudioUnavailable, find_soundfont, render_audio
+from composer.audio import AudioInfo, AudioUnavailable, find_soundfont, render_audio
 from composer.errors import InvalidOptionError
 from composer.events import (
     TICKS_PER_QUARTER,
@@ -282,8 +282,12 @@ class Composer:
                 lap("picture")
             audio = None
             if request.audio:
-                audio = self._render(midi, scratch / f"{stem}.{self.settings.audio_format}", warnings)
+                rendered = self._render(midi, scratch / f"{stem}.{self.settings.audio_format}", warnings)
                 lap("audio")
+                if rendered is not None:
+                    audio = rendered.path
+                    timings["render"] = round(rendered.render_seconds, 3)
+                    timings["encode"] = round(rendered.encode_seconds, 3)
             final = {}
             for made in (midi, picture, audio):
                 if made is not None:
@@ -291,7 +295,7 @@ class Composer:
                     made.replace(final[made])
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        timings["total"] = round(sum(timings.values()), 3)
+        timings["total"] = round(sum(v for k, v in timings.items() if k not in ("render", "encode")), 3)
         return Composition(
             midi=final[midi],
             audio=final.get(audio),
@@ -310,10 +314,10 @@ class Composer:
             warnings=tuple(warnings),
         )
 
-    def _render(self, midi: Path, target: Path, warnings: list[str]) -> Path | None:
+    def _render(self, midi: Path, target: Path, warnings: list[str]) -> AudioInfo | None:
         """Audio for ``midi``, or ``None`` with a warning when FluidSynth or a SoundFont is missing."""
         try:
-            return render_audio(midi, target, find_soundfont(self.settings.soundfont)).path
+            return render_audio(midi, target, find_soundfont(self.settings.soundfont))
         except AudioUnavailable as why:
             log.warning("no audio: %s", why)
             warnings.append(f"No audio this time: {why}")
