@@ -1,4 +1,5 @@
-"""Command line for training: ``python -m training --corpus bach --out models/NAME``."""
+"""Command line for training: ``python -m training --corpus bach --out models/NAME``, and
+``python -m training evaluate MODEL`` for the evaluation report (:mod:`training.evaluate`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m training",
         description="Train a Cadenza model on music21's bundled corpus or your own MIDI folder.",
+        epilog="Evaluate a model with: python -m training evaluate MODEL (see its --help).",
     )
     p.add_argument("--corpus", action="append", default=[], choices=sorted(CORPUS_SETS), help="bundled set")
     p.add_argument("--midi-dir", action="append", default=[], type=Path, help="folder of your MIDI files")
@@ -46,8 +48,44 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def evaluate_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m training evaluate``."""
+    p = argparse.ArgumentParser(
+        prog="python -m training evaluate",
+        description="Measure a model on its held-out pieces and on pieces it generates; write a report.",
+    )
+    p.add_argument("model", type=Path, help="the .cadenza file to evaluate")
+    p.add_argument("--pieces", type=int, default=100, help="pieces to generate")
+    p.add_argument("--length", type=int, default=500, help="events per generated piece")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first piece (the others follow)")
+    p.add_argument("--out", type=Path, help="report folder (default reports/<model name>)")
+    p.add_argument("--compare", type=Path, help="a second model (the seed baseline) for extra columns")
+    return p
+
+
+def evaluate_main(argv: list[str]) -> int:
+    """Run an evaluation; returns the process exit code."""
+    args = evaluate_parser().parse_args(argv)
+    if args.pieces < 1 or args.length < 1:
+        evaluate_parser().error("--pieces and --length must be at least 1")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from composer.errors import ModelError
+    from training.evaluate import evaluate_files
+
+    try:
+        written = evaluate_files(args.model, args.out, args.compare, args.pieces, args.length, args.seed)
+    except (ModelError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run a training job; returns the process exit code."""
+    """Run a training job, or an evaluation when the first argument is ``evaluate``; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["evaluate"]:
+        return evaluate_main(argv[1:])
     args = parser().parse_args(argv)
     if not args.corpus and not args.midi_dir:
         parser().error("give at least one --corpus or --midi-dir")
@@ -77,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         max_files=args.max_files,
         verbose=2 if args.quiet else 1,
-        command=shlex.join(["python", "-m", "training", *(sys.argv[1:] if argv is None else argv)]),
+        command=shlex.join(["python", "-m", "training", *argv]),
     )
     try:
         report = train(options)
