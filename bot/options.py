@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from composer.errors import InvalidOptionError
 from composer.keys import parse_key
+from composer.sampling import DEFAULT_TEMPERATURE
 from composer.service import MAX_LENGTH, SEED_LIMIT, ComposeRequest
 
 COMPOSE_LENGTH = 500
@@ -159,7 +160,7 @@ class ContinueOptions(commands.FlagConverter):
         default=None, description="Beats a minute, 20-300 (default: the piece's own)"
     )
     temperature: float = commands.flag(
-        default=None, description="Lower is safer, higher wilder: 0.05-3, default 1"
+        default=None, description=f"Lower is safer, higher wilder: 0.05-3, default {DEFAULT_TEMPERATURE:g}"
     )
     seed: commands.Range[int, 0, SEED_LIMIT - 1] = commands.flag(
         default=None, description="The same seed and options make the same music again"

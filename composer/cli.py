@@ -14,15 +14,21 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from composer.errors import ComposerError
+from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 
 
 def _options(p: argparse.ArgumentParser) -> None:
     """Options shared by both commands."""
     p.add_argument("--out", type=Path, default=Path("out"), help="folder for the files (default: out/)")
     p.add_argument("--seed", type=int, help="same seed and options, same piece")
-    p.add_argument("--temperature", type=float, default=1.0, help="lower is safer, higher wilder (0.05-3)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        default=DEFAULT_TEMPERATURE,
+        help="lower is safer, higher wilder (0.05-3)",
+    )
     p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0: off)")
-    p.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling mass (1: off)")
+    p.add_argument("--top-p", type=float, default=DEFAULT_TOP_P, help="nucleus sampling mass (1: off)")
     p.add_argument("--tempo", type=float, help="beats a minute (20-300)")
     p.add_argument("--transpose", type=int, default=0, help="semitones up or down")
     p.add_argument("--instrument", help="General MIDI program 0-127 or a name such as violin")

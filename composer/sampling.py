@@ -14,14 +14,19 @@ import numpy as np
 
 from composer.errors import InvalidOptionError
 
+DEFAULT_TEMPERATURE = 0.8
+DEFAULT_TOP_P = 0.9
+"""Defaults chosen by evaluation of the bundled model (models/README.md): at 0.8 and 0.9 its pieces
+keep to their key as Bach's chorales do (scale consistency 0.92), with no loops."""
+
 
 @dataclass(frozen=True)
 class SamplingOptions:
     """How adventurous generation is. ``top_k=0`` and ``top_p=1`` switch those filters off."""
 
-    temperature: float = 1.0
+    temperature: float = DEFAULT_TEMPERATURE
     top_k: int = 0
-    top_p: float = 0.95
+    top_p: float = DEFAULT_TOP_P
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.temperature <= 3.0:

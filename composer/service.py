@@ -38,7 +38,7 @@ from composer.keys import detect_key, parse_key, shift_between
 from composer.midi_in import ReadLimits, read_score
 from composer.midi_out import write_midi
 from composer.pianoroll import draw_piano_roll
-from composer.sampling import SamplingOptions
+from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
 from composer.settings import ComposerSettings
 from composer.stepper import Stepper
 
@@ -54,9 +54,9 @@ class ComposeRequest:
 
     length: int = 500
     seed: int | None = None
-    temperature: float = 1.0
+    temperature: float = DEFAULT_TEMPERATURE
     top_k: int = 0
-    top_p: float = 0.95
+    top_p: float = DEFAULT_TOP_P
     tempo: float | None = None
     key: str | None = None
     transpose: int = 0

@@ -17,6 +17,7 @@ from bot.options import build_request, format_options, parse_options, request_op
 from bot.pieces import files_within
 from bot.settings import BotSettings, settings_problem
 from composer.errors import InvalidOptionError
+from composer.sampling import DEFAULT_TEMPERATURE
 from composer.service import ComposeRequest, Composition
 from tests.conftest import FAKE_TOKEN
 
@@ -94,7 +95,9 @@ def test_the_bots_own_length_cap_applies_on_top():
 
 
 def test_request_options_leave_out_defaults_and_spell_the_key_short():
-    request = ComposeRequest(length=300, key="c# minor", seed=7, temperature=1.0, instrument="violin")
+    request = ComposeRequest(
+        length=300, key="c# minor", seed=7, temperature=DEFAULT_TEMPERATURE, instrument="violin"
+    )
     assert request_options(request) == {"length": 300, "key": "C#m", "seed": 7, "instrument": "violin"}
 
 
