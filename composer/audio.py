@@ -35,7 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
+
+from composer.system_libsndfile import soundfile as sf
 
 log = logging.getLogger(__name__)
 

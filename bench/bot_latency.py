@@ -1,0 +1,71 @@
+"""Time from a ``!compose`` message to the posted piece, through the real bot.
+
+A real :class:`bot.app.CadenzaBot` with the bundled model receives the message through
+discord.py's own gateway parser; only Discord's HTTP edge is the test suite's fake
+(``tests/test_bot_support.py``), which answers at once, so the figure is the bot's own time:
+command parsing, queueing, composing (MIDI, picture, audio) and building the answer.
+
+    python bench/bot_latency.py              # !compose 500, 5 runs
+    python bench/bot_latency.py --quick      # !compose 50, 2 runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import _common  # noqa: F401 - puts the repository root on sys.path, for tests.test_bot_support
+import pytest
+
+from bot.app import create_bot
+from bot.settings import BotSettings
+from composer.service import Composer
+from composer.settings import ComposerSettings
+from tests.test_bot_support import FakeDiscord
+
+TOKEN = "MTA" + "x" * 21 + ".abcdef." + "y" * 27  # shaped like a token; nothing logs in
+
+
+async def run(length: int, runs: int, data: Path) -> list[float]:
+    composer = Composer(ComposerSettings())
+    bot = create_bot(BotSettings(_env_file=None, token=TOKEN, cooldown_seconds=0, data_dir=data), composer)
+    fake = FakeDiscord()
+    with pytest.MonkeyPatch.context() as patch:
+        fake.install(bot, patch)
+        started = time.perf_counter()
+        await bot._async_setup_hook()
+        await bot.setup_hook()
+        print(f"bot set up (model loaded, cogs, buttons) in {time.perf_counter() - started:.2f} s")
+        await fake.send("!compose 8")  # warm the pool, music21 and matplotlib
+        times = []
+        for seed in range(runs):
+            started = time.perf_counter()
+            await fake.send(f"!compose {length} seed={seed}")
+            times.append(time.perf_counter() - started)
+            answer = fake.bot_messages()[-1]
+            assert answer["attachments"], answer.get("content")
+        await bot.close()
+    composer.close()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--length", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.length, args.runs = 50, 2
+    with tempfile.TemporaryDirectory() as tmp:
+        times = asyncio.run(run(args.length, args.runs, Path(tmp)))
+    print(f"!compose {args.length}: command to posted piece over {args.runs} runs")
+    print(f"  median {statistics.median(times):.2f} s, min {min(times):.2f} s, max {max(times):.2f} s")
+
+
+if __name__ == "__main__":
+    main()
