@@ -231,9 +231,7 @@ class Composer:
         encoded = vocabulary.encode(primer_events, start=True, end=False)
         fixed = {}
         if model.config.arch == "seed":  # the seed network plays every note as an eighth note
-            eighth = TICKS_PER_QUARTER // 2
-            _, duration, ioi, velocity = vocabulary.encode_event(Event((60,), eighth, eighth, 5))[0]
-            fixed = {"duration": duration, "ioi": ioi, "velocity": velocity}
+            fixed = vocabulary.steady_rhythm(TICKS_PER_QUARTER // 2)
         piece = PieceRequest(
             length=request.length,
             seed=seed,

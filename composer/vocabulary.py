@@ -143,6 +143,12 @@ class Vocabulary:
         backward = np.where(known < _FAR, diff.min(axis=2), 0.0).sum(axis=1)  # and the other way
         return forward + backward
 
+    def steady_rhythm(self, ticks: int, velocity: int = 5) -> dict[str, int]:
+        """Ids of the fields a pitch-only network (the seed's) does not predict: every note
+        ``ticks`` long and as far apart, at one loudness."""
+        _, duration, ioi, level = self.encode_event(Event((60,), ticks, ticks, velocity))[0]
+        return {"duration": duration, "ioi": ioi, "velocity": level}
+
     # -- ids to events -------------------------------------------------------------------------
 
     def decode_event(self, row: Sequence[int]) -> Event:

@@ -155,12 +155,10 @@ def decoding(model: Artifact) -> tuple[dict, str]:
         return {}, (
             f"default sampling (temperature {options.temperature:g}, top-p {options.top_p:g}), loop guard"
         )
-    eighth = TICKS_PER_QUARTER // 2
-    _, duration, ioi, velocity = model.vocabulary.encode_event(Event((60,), eighth, eighth, 5))[0]
     settings = {
         "sampling": SamplingOptions(top_k=1, top_p=1.0),
         "loop_guard": False,
-        "fixed": {"duration": duration, "ioi": ioi, "velocity": velocity},
+        "fixed": model.vocabulary.steady_rhythm(TICKS_PER_QUARTER // 2),
     }
     return settings, "the seed's: argmax, every note an eighth note, no loop guard"
 
