@@ -229,7 +229,7 @@ async def test_the_bot_stays_out_of_channels_it_is_not_allowed_in(make_bot):
 
 
 async def test_continue_an_attached_midi(discord_fake):
-    sent = await discord_fake.send("!continue 8 temperature=0.8", files={"melody.mid": midi_file()})
+    sent = await discord_fake.send("!continue 8 temperature=0.7", files={"melody.mid": midi_file()})
 
     message = answer(discord_fake)
     made = assert_is_a_piece(discord_fake, message)
@@ -237,7 +237,7 @@ async def test_continue_an_attached_midi(discord_fake):
     embed = message["embeds"][0]
     assert embed["title"] == "🎼 melody.mid, continued"
     assert re.match(r"\d+ new notes after 8 of yours", embed["description"])
-    assert buttons(message)["Variation"] == f"cadenza:variation:{sent['id']}:8 temperature=0.8"
+    assert buttons(message)["Variation"] == f"cadenza:variation:{sent['id']}:8 temperature=0.7"
 
 
 async def test_the_content_counts_not_the_file_name(discord_fake):
