@@ -6,6 +6,7 @@ as ``python bench/NAME.py`` from anywhere) and keeps TensorFlow's start-up chatt
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import statistics
@@ -21,6 +22,14 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 DEFAULT_MODEL = ROOT / "models" / "default.cadenza"
+
+
+def parser(doc: str, model_help: str = "the model (.cadenza)") -> argparse.ArgumentParser:
+    """The options every benchmark takes: ``--quick`` for a smoke run and ``--model``."""
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small settings, for a smoke run")
+    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=model_help)
+    return p
 
 
 def cpu_model() -> str:

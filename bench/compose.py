@@ -19,7 +19,6 @@ Run ``python bench/compose.py`` (``--quick`` for a smoke run).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -29,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import DEFAULT_MODEL, ROOT, median, percentile, print_footer, print_header, print_table
+from _common import ROOT, median, parser, percentile, print_footer, print_header, print_table
 
 STAGES = ("generate", "midi", "picture", "audio")
 
@@ -310,9 +309,7 @@ def cold_start(model: Path, runs: int) -> dict[str, list[float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small settings, for a smoke run")
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the model (.cadenza)")
+    p = parser(__doc__)
     p.add_argument("--length", type=int, default=500, help="events per piece (500)")
     p.add_argument("--runs", type=int, default=10, help="warm pieces timed (10)")
     p.add_argument("--cold-runs", type=int, default=3, help="fresh processes timed (3)")

@@ -20,7 +20,6 @@ Run ``python bench/generation.py`` (``--quick`` for a smoke run).
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from _common import DEFAULT_MODEL, best_of, median, print_footer, print_header, print_table
+from _common import best_of, median, parser, print_footer, print_header, print_table
 
 if TYPE_CHECKING:
     import keras
@@ -293,9 +292,7 @@ def busy_core(seconds: float) -> subprocess.Popen[bytes]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small settings, for a smoke run")
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the bundled model (.cadenza)")
+    p = parser(__doc__, "the bundled model (.cadenza)")
     p.add_argument("--events", type=int, default=500, help="events per piece (500)")
     p.add_argument("--seed-notes", type=int, default=20, help="notes timed for the seed's method (20)")
     p.add_argument("--batch", type=int, default=16, help="pieces stepping together (16)")

@@ -12,12 +12,11 @@ Run ``python bench/memory.py`` (``--quick`` for a smoke run).
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
-from _common import DEFAULT_MODEL, print_footer, print_header, print_table
+from _common import parser, print_footer, print_header, print_table
 
 
 def status_mb(field: str = "VmRSS") -> float:
@@ -29,9 +28,7 @@ def status_mb(field: str = "VmRSS") -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small settings, for a smoke run")
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the model (.cadenza)")
+    p = parser(__doc__)
     p.add_argument("--length", type=int, default=200, help="events per piece (200)")
     p.add_argument("--count", type=int, default=50, help="pieces in a row (50)")
     args = p.parse_args(argv)
