@@ -21,6 +21,14 @@ def _shifts(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(","))
 
 
+def _file_limit(text: str) -> tuple[str, int]:
+    """``3`` -> every source's first 3 files; ``folk=3`` -> only the folk set's."""
+    source, _, count = text.rpartition("=")
+    if not count.isdigit() or int(count) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or SOURCE=N with N at least 1, not {text!r}")
+    return source or "*", int(count)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser (shared with the README's option list)."""
     p = argparse.ArgumentParser(
@@ -42,7 +50,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--transpose", type=_shifts, default=(0,), help="semitone shifts to add, e.g. -3..3")
     p.add_argument("--max-pitch-sets", type=int, default=3000, help="largest chord vocabulary")
     p.add_argument("--patience", type=int, default=4, help="epochs without improvement before stopping")
-    p.add_argument("--max-files", type=int, help="use only the first N files of each source (quick trials)")
+    p.add_argument(
+        "--max-files",
+        action="append",
+        default=[],
+        type=_file_limit,
+        metavar="[SOURCE=]N",
+        help="use only the first N files of each source, or of one source (repeatable)",
+    )
+    p.add_argument("--max-minutes", type=float, help="time budget: stop after the last epoch that fits in it")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     return p
@@ -113,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         max_pitch_sets=args.max_pitch_sets,
         patience=args.patience,
         seed=args.seed,
-        max_files=args.max_files,
+        max_files=dict(args.max_files),
+        max_minutes=args.max_minutes,
         verbose=2 if args.quiet else 1,
         command=shlex.join(["python", "-m", "training", *argv]),
     )

@@ -13,7 +13,7 @@ import logging
 import multiprocessing
 import os
 import pickle
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,21 +134,28 @@ def collect(
     corpus_sets: Sequence[str] = (),
     midi_dirs: Sequence[Path] = (),
     workers: int | None = None,
-    limit: int | None = None,
+    limit: int | Mapping[str, int] | None = None,
     show_progress: bool = False,
 ) -> Collected:
     """Parse every source in parallel, reusing cached results for files whose content is unchanged.
 
-    ``limit`` takes only the first files of each source (quick trials).
+    ``limit`` takes only the first files of each source (quick trials, or to balance a large set
+    against a small one): one number for every source, or a number per source name (a corpus set
+    or a folder's name), where ``"*"`` covers the sources not named.
     """
+    limits = limit if isinstance(limit, Mapping) else {"*": limit}
+
+    def first(files: list[Path], source: str) -> list[Path]:
+        return files[: limits.get(source, limits.get("*"))]
+
     jobs: list[tuple[Callable, str, str]] = []
     for name in corpus_sets:
-        jobs += [(_parse_trusted, str(p), name) for p in corpus_files(name)[:limit]]
+        jobs += [(_parse_trusted, str(p), name) for p in first(corpus_files(name), name)]
     for folder in midi_dirs:
         files = folder_files(folder)
         if not files:
             raise ValueError(f"no MIDI, MusicXML or ABC files found under {folder}")
-        jobs += [(_parse_user, str(p), Path(folder).name) for p in files[:limit]]
+        jobs += [(_parse_user, str(p), Path(folder).name) for p in first(files, Path(folder).name)]
     cache = cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
     results: dict[int, tuple[list[Piece], list[tuple[str, str]]]] = {}

@@ -44,7 +44,10 @@ class TrainOptions:
     max_pitch_sets: int = 3000
     patience: int = 4
     seed: int = 0
-    max_files: int | None = None
+    max_files: dict[str, int] = field(default_factory=dict)
+    """First N files per source name; ``\"*\"`` for every source not named."""
+    max_minutes: float | None = None
+    """Time budget for fitting: no epoch starts that would not finish within it."""
     verbose: int = 1
     workers: int | None = None
     command: str = ""
@@ -68,6 +71,8 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     """Train and export. ``pieces`` skips collection (used by tests and by callers with data in hand)."""
     import keras
 
+    from training.callbacks import TimeBudget
+
     started = time.monotonic()
     keras.utils.set_random_seed(options.seed)
     failures: list[tuple[str, str]] = []
@@ -76,7 +81,7 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
             options.corpus,
             options.midi_dirs,
             options.workers,
-            options.max_files,
+            options.max_files or None,
             show_progress=options.verbose > 0,
         )
         pieces, failures = collected.pieces, collected.failures
@@ -124,6 +129,8 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
         keras.callbacks.ModelCheckpoint(run_dir / "last.keras"),
         keras.callbacks.EarlyStopping(monitor=monitor, patience=options.patience, restore_best_weights=True),
     ]
+    if options.max_minutes is not None:
+        callbacks.append(TimeBudget(options.max_minutes * 60))
     fit_started = time.monotonic()
     history = model.fit(
         train_ds,
@@ -154,6 +161,8 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
             "transpose": list(options.transpose),
             "max_pitch_sets": options.max_pitch_sets,
             "seed": options.seed,
+            "max_files": options.max_files,
+            "max_minutes": options.max_minutes,
         },
         "epochs_run": len(losses[monitor]),
         "best_epoch": best_epoch + 1,
