@@ -20,7 +20,6 @@ Run ``python bench/generation.py`` (``--quick`` for a smoke run).
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import time
@@ -436,10 +435,6 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     # BLAS threads, alone and beside a busy core
-    if importlib.util.find_spec("threadpoolctl") is None:
-        print("(threadpoolctl is not installed: `pip install threadpoolctl` for the BLAS threads table)")
-        print_footer()
-        return 0
     steps = max(50, args.events)
     rows = []
     for contention in (False, True):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from composer.sampling import SamplingOptions, draw, loop_breakers, probabilities
+from composer.sampling import SamplingOptions, batch_draw, batch_probabilities, loop_breakers
 from composer.stepper import State, Stepper
 from composer.vocabulary import END, FIELDS, MARKERS, START
 
@@ -60,6 +60,23 @@ def warm_up(stepper: Stepper, primer: np.ndarray, style: int) -> tuple[dict[str,
     return logits, state
 
 
+class Progress:
+    """One piece being generated: its request, random generator, the rows so far and whether it ended."""
+
+    def __init__(self, request: PieceRequest) -> None:
+        self.request = request
+        self.rng = np.random.default_rng(request.seed)
+        self.rows: list[list[int]] = []
+        self.pitches: list[int] = []
+        self.done = False
+        self.ended_naturally = False
+        self.last_row = np.asarray(request.primer, np.int32).reshape(-1, 4)[-1].copy()
+
+    def result(self) -> Generated:
+        """The finished piece."""
+        return Generated(np.asarray(self.rows, dtype=np.int32).reshape(-1, 4), self.ended_naturally)
+
+
 def generate(stepper: Stepper, requests: Sequence[PieceRequest]) -> list[Generated]:
     """Generate every requested piece, stepping all of them as one batch."""
     if not requests:
@@ -68,65 +85,70 @@ def generate(stepper: Stepper, requests: Sequence[PieceRequest]) -> list[Generat
     logits = {name: np.concatenate([w[0][name] for w in warmed]) for name in stepper.heads}
     state = State.stack([w[1] for w in warmed])
     styles = np.array([r.style for r in requests])
-    rngs = [np.random.default_rng(r.seed) for r in requests]
-    out: list[list[list[int]]] = [[] for _ in requests]
-    history: list[list[int]] = [[] for _ in requests]
-    natural = [False] * len(requests)
-    done = [False] * len(requests)
-    last_rows = np.stack([np.asarray(r.primer, np.int32).reshape(-1, 4)[-1] for r in requests])
-    while not all(done):
-        for b, request in enumerate(requests):
-            if done[b]:
-                continue
-            row = _choose(request, {n: logits[n][b] for n in logits}, len(out[b]), history[b], rngs[b])
-            if row is None:
-                done[b] = True
-                natural[b] = len(out[b]) < end_window(request.length)[1]
-                continue
-            out[b].append(row)
-            history[b].append(row[0])
-            last_rows[b] = row
-        if all(done):
+    pieces = [Progress(r) for r in requests]
+    while True:
+        advance(pieces, logits)
+        if all(p.done for p in pieces):
             break
-        logits, state = stepper.step(last_rows, styles, state)
-    return [
-        Generated(np.asarray(rows, dtype=np.int32).reshape(-1, 4), ended)
-        for rows, ended in zip(out, natural, strict=True)
-    ]
+        logits, state = stepper.step(np.stack([p.last_row for p in pieces]), styles, state)
+    return [p.result() for p in pieces]
 
 
-def _choose(
-    request: PieceRequest,
-    logits: dict[str, np.ndarray],
-    count: int,
-    history: list[int],
-    rng: np.random.Generator,
-) -> list[int] | None:
-    """The next event's ids, or ``None`` when the piece ends here."""
-    earliest, latest = end_window(request.length)
-    if count >= latest:
-        return None
-    options = request.sampling
-    banned = set(range(MARKERS)) - {END}
-    boost = {}
-    if count < earliest:
-        banned.add(END)
-    elif count >= request.length:
-        boost[END] = 3.0 * (count - request.length + 1) / max(1, latest - request.length)
-    if request.loop_guard:
-        banned |= loop_breakers(history)
-    p = probabilities(logits["pitch"], options, banned, boost)
-    if not np.isfinite(p).all() or p.sum() == 0:  # everything banned: relax the loop guard
-        p = probabilities(
-            logits["pitch"], options, set(range(MARKERS)) - ({END} if count >= earliest else set())
-        )
-    pitch = draw(p, rng)
-    if pitch == END:
-        return None
-    row = [pitch]
-    for name in FIELDS[1:]:
+def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray]) -> None:
+    """Choose the next event of every unfinished piece from its row of ``logits``, all at once.
+
+    Row ``b`` of each logits array belongs to ``pieces[b]``. A piece that ends here is marked done;
+    one already done is left alone (its row is ignored).
+    """
+    live = [b for b, p in enumerate(pieces) if not p.done]
+    if not live:
+        return
+    active = [pieces[b] for b in live]
+    uniforms = np.array([p.rng.random(len(FIELDS)) for p in active])
+    for p in active:
+        if len(p.rows) >= end_window(p.request.length)[1]:
+            p.done = True
+    pitch_logits = logits["pitch"][live]
+    allowed = np.ones(pitch_logits.shape, dtype=bool)
+    allowed[:, :MARKERS] = False
+    boost = np.zeros(pitch_logits.shape)
+    for row, p in enumerate(active):
+        earliest, _ = end_window(p.request.length)
+        count = len(p.rows)
+        if count >= earliest:
+            allowed[row, END] = True
+        if count >= p.request.length:
+            _, latest = end_window(p.request.length)
+            boost[row, END] = 3.0 * (count - p.request.length + 1) / max(1, latest - p.request.length)
+        if p.request.loop_guard:
+            allowed[row, list(loop_breakers(p.pitches))] = False
+    options = [p.request.sampling for p in active]
+    probs = batch_probabilities(pitch_logits, options, allowed, boost)
+    stuck = np.flatnonzero(~np.isfinite(probs).all(axis=1) | (probs.sum(axis=1) == 0))
+    if len(stuck):  # everything banned: relax the loop guard for those pieces
+        allowed[stuck] = True
+        allowed[stuck, :MARKERS] = False
+        allowed[stuck, END] = [len(active[r].rows) >= end_window(active[r].request.length)[0] for r in stuck]
+        probs[stuck] = batch_probabilities(pitch_logits[stuck], [options[r] for r in stuck], allowed[stuck])
+    chosen = {"pitch": batch_draw(probs, uniforms[:, 0])}
+    for i, name in enumerate(FIELDS[1:], start=1):
         if name in logits:
-            row.append(draw(probabilities(logits[name], options, range(MARKERS)), rng))
-        else:
-            row.append(request.fixed[name])
-    return row
+            field_logits = logits[name][live]
+            field_allowed = np.ones(field_logits.shape, dtype=bool)
+            field_allowed[:, :MARKERS] = False
+            p_field = batch_probabilities(field_logits, options, field_allowed)
+            chosen[name] = batch_draw(p_field, uniforms[:, i])
+    for row, p in enumerate(active):
+        if p.done:
+            continue
+        pitch = int(chosen["pitch"][row])
+        if pitch == END:
+            p.done = True
+            p.ended_naturally = True
+            continue
+        event = [pitch] + [
+            int(chosen[name][row]) if name in chosen else p.request.fixed[name] for name in FIELDS[1:]
+        ]
+        p.rows.append(event)
+        p.pitches.append(pitch)
+        p.last_row[:] = event

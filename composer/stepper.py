@@ -41,6 +41,10 @@ class State:
             [np.concatenate([s.c[i] for s in states]) for i in layers],
         )
 
+    def select(self, rows: list[int]) -> State:
+        """The state of some pieces of the batch only (those still being generated)."""
+        return State([h[rows] for h in self.h], [c[rows] for c in self.c])
+
 
 class Stepper:
     """Runs the network one event at a time for a batch of pieces."""
