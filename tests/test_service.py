@@ -46,7 +46,19 @@ def test_compose_writes_midi_audio_and_picture(composer, tmp_path):
     # The audio is real and as long as the music (plus the reverb tail).
     info = soundfile.info(str(piece.audio))
     assert abs(info.duration - pm.get_end_time()) < 2.5
+    assert info.samplerate == 24000 and info.format == "OGG"  # the default settings
     assert set(piece.timings) >= {"model", "generate", "midi", "picture", "audio", "total"}
+
+
+def test_audio_settings_reach_the_renderer(tiny_model_path, tmp_path):
+    settings = ComposerSettings(model=tiny_model_path, audio_format="mp3", sample_rate=48000)
+    composer = Composer(settings)
+    try:
+        piece = composer.compose_sync(ComposeRequest(length=12, seed=1, picture=False), tmp_path)
+    finally:
+        composer.close()
+    info = soundfile.info(str(piece.audio))
+    assert piece.audio.suffix == ".mp3" and info.format == "MP3" and info.samplerate == 48000
 
 
 def test_same_seed_same_midi_file(composer, tmp_path):
