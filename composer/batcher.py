@@ -52,8 +52,8 @@ class Batcher:
         self.largest_batch = 0
         """The most pieces that ever stepped together (for benchmarks and logs)."""
 
-    def generate(self, request: PieceRequest) -> Generated:
-        """Generate one piece; blocks the calling thread until it is done.
+    def submit(self, request: PieceRequest) -> Future[Generated]:
+        """Start generating one piece; the future resolves when it is done.
 
         The primer is fed here, on the caller's thread, so a long primer does not hold up the
         pieces already stepping.
@@ -65,7 +65,11 @@ class Batcher:
                 raise RuntimeError("the composer is closed")
             self._joining.append(joining)
             self._wake.notify()
-        return joining.future.result()
+        return joining.future
+
+    def generate(self, request: PieceRequest) -> Generated:
+        """Generate one piece, blocking the calling thread until it is done."""
+        return self.submit(request).result()
 
     def close(self) -> None:
         """Finish the pieces in flight, then stop the thread."""

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -35,8 +35,8 @@ from composer.events import (
     notes_from_events,
     quarters_to_ticks,
 )
-from composer.generate import PieceRequest
-from composer.keys import detect_key, parse_key, shift_between
+from composer.generate import Generated, PieceRequest
+from composer.keys import Key, detect_key, parse_key, shift_between
 from composer.midi_in import ReadLimits, read_score
 from composer.midi_out import write_midi
 from composer.pianoroll import draw_piano_roll
@@ -155,6 +155,42 @@ def resolve_program(instrument: str | int | None, default: int = 0) -> int:
     return int(found.midiProgram)
 
 
+@dataclass
+class _Plan:
+    """A request on its way: checked, primer read, generation started in the batcher."""
+
+    request: ComposeRequest
+    seed: int
+    style: str
+    source: Score | None
+    primer_events: list[Event]
+    wanted_key: Key | None
+    mapped_values: int
+    warnings: list[str]
+    timings: dict[str, float]
+    generated: Future[Generated]
+    submitted: float
+    """When generation was handed to the batcher (``time.perf_counter``)."""
+
+    def note_generated(self) -> None:
+        """Record how long generation took, waiting for the batch included."""
+        self.timings["generate"] = round(time.perf_counter() - self.submitted, 3)
+
+
+class _Stopwatch:
+    """Times the stages of a piece into ``timings``: each lap is the time since the last one."""
+
+    def __init__(self, timings: dict[str, float] | None = None) -> None:
+        self.timings = {} if timings is None else timings
+        self.clock = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Record the time since the last lap as ``stage``."""
+        now = time.perf_counter()
+        self.timings[stage] = round(now - self.clock, 3)
+        self.clock = now
+
+
 class Composer:
     """Composes pieces with one model, in a pool of worker threads."""
 
@@ -186,9 +222,17 @@ class Composer:
             self._batcher.close()
 
     async def compose(self, request: ComposeRequest, out_dir: str | Path) -> Composition:
-        """Compose in the worker pool without blocking the event loop."""
+        """Compose without blocking the event loop.
+
+        Reading the primer and writing the files run in the worker pool (at most ``workers`` at
+        a time); in between, the piece waits for the batcher without holding a worker, so every
+        request in flight is generated in the same network steps.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.compose_sync, request, Path(out_dir))
+        plan = await loop.run_in_executor(self._pool, self._plan, request)
+        result = await asyncio.wrap_future(plan.generated)
+        plan.note_generated()
+        return await loop.run_in_executor(self._pool, self._finish, plan, result, Path(out_dir))
 
     # -- the work ------------------------------------------------------------------------------
 
@@ -205,15 +249,15 @@ class Composer:
 
     def compose_sync(self, request: ComposeRequest, out_dir: str | Path) -> Composition:
         """Compose one piece and write its files into ``out_dir``; returns what was written."""
-        timings: dict[str, float] = {}
-        clock = time.perf_counter()
+        plan = self._plan(request)
+        result = plan.generated.result()
+        plan.note_generated()
+        return self._finish(plan, result, Path(out_dir))
 
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[stage] = round(now - clock, 3)
-            clock = now
-
+    def _plan(self, request: ComposeRequest) -> _Plan:
+        """Check the request, read its primer and start its generation in the batcher."""
+        watch = _Stopwatch()
+        lap = watch.lap
         model = self.load()
         lap("model")
         vocabulary = model.vocabulary
@@ -247,11 +291,31 @@ class Composer:
             primer=encoded.rows,
             fixed=fixed,
         )
-        result = self._batcher.generate(piece)
+        generated = self._batcher.submit(piece)
+        return _Plan(
+            request,
+            seed,
+            style,
+            source,
+            primer_events,
+            wanted_key,
+            encoded.unknown,
+            warnings,
+            watch.timings,
+            generated,
+            time.perf_counter(),
+        )
+
+    def _finish(self, plan: _Plan, result: Generated, out_dir: Path) -> Composition:
+        """Turn generated rows into the piece's files: arrangement, MIDI, picture, audio."""
+        request, seed, style, source = plan.request, plan.seed, plan.style, plan.source
+        primer_events, wanted_key, warnings = plan.primer_events, plan.wanted_key, plan.warnings
+        timings = plan.timings
+        vocabulary = self.load().vocabulary
+        lap = _Stopwatch(timings).lap
         new_events = [vocabulary.decode_event(row) for row in result.rows]
         if not result.ended_naturally and new_events:
             new_events[-1] = _ring_out(new_events[-1])
-        lap("generate")
 
         if wanted_key is not None:
             new_events = primer_events + new_events
@@ -261,7 +325,7 @@ class Composer:
         new_events = [e.transposed(shift) for e in new_events] if shift else new_events
         key = detect_key(new_events if source is None else primer_events + new_events)
 
-        tempo = float(request.tempo or (source.tempo if source else model.default_tempo))
+        tempo = float(request.tempo or (source.tempo if source else self.load().default_tempo))
         program = resolve_program(
             request.instrument, default=source.parts[0].program if source and source.parts else 0
         )
@@ -314,7 +378,7 @@ class Composer:
             program=program,
             style=style,
             ended_naturally=result.ended_naturally,
-            mapped_values=encoded.unknown,
+            mapped_values=plan.mapped_values,
             timings=timings,
             warnings=tuple(warnings),
         )
