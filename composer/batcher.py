@@ -24,9 +24,6 @@ from composer.stepper import State, Stepper
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 64
-"""Most pieces stepping together; more wait for a place (a step of 64 still costs a few ms)."""
-
 
 @dataclass
 class _Joining:
@@ -39,9 +36,12 @@ class _Joining:
 
 
 class Batcher:
-    """Generates pieces for many callers at once on one thread, one batched network step per event."""
+    """Generates pieces for many callers at once on one thread, one batched network step per event.
 
-    def __init__(self, stepper: Stepper, max_batch: int = MAX_BATCH) -> None:
+    At most ``max_batch`` pieces step together (``COMPOSER_BATCH``); more wait for a place.
+    """
+
+    def __init__(self, stepper: Stepper, max_batch: int = 64) -> None:
         self.stepper = stepper
         self.max_batch = max_batch
         self._joining: list[_Joining] = []

@@ -211,7 +211,7 @@ class Composer:
                 # One BLAS thread: a batched step is small, and two threads that share a busy CPU
                 # (FluidSynth, other pieces) spin on each other: 6 ms a step instead of 0.4 ms.
                 threadpool_limits(1, user_api="blas")
-                self._batcher = Batcher(Stepper(loaded.config, loaded.weights))
+                self._batcher = Batcher(Stepper(loaded.config, loaded.weights), self.settings.batch)
                 self._artifact = loaded
         return self._artifact
 

@@ -24,7 +24,8 @@ class ComposerSettings(BaseSettings):
     sample_rate: Literal[24000, 48000] = Field(
         24000, description="audio sample rate: 24 kHz keeps sound up to 12 kHz and renders twice as fast"
     )
-    workers: int = Field(2, ge=1, le=64, description="threads that compose at the same time")
+    workers: int = Field(2, ge=1, le=64, description="pieces whose files are made at the same time")
+    batch: int = Field(64, ge=1, le=1024, description="most pieces generated together, one network step each")
     max_input_bytes: int = Field(2_000_000, ge=1_000, description="largest input piece accepted")
     max_input_notes: int = Field(50_000, ge=10, description="most notes in an input piece")
     max_input_quarters: float = Field(20_000, ge=10, description="longest input piece, in beats")
