@@ -1,4 +1,5 @@
-"""Command line: ``python -m composer compose 500`` and ``python -m composer continue song.mid``.
+"""Command line: ``python -m composer compose 500``, ``python -m composer continue song.mid`` and
+``python -m composer render song.mid`` (audio for MIDI files you already have).
 
 Errors a user can cause print one line and exit with status 2; nothing half-written is left.
 """
@@ -53,7 +54,43 @@ def parser() -> argparse.ArgumentParser:
     cont.add_argument("--length", type=int, default=200, help="new notes or chords, 1-2000 (200)")
     cont.add_argument("--new-only", action="store_true", help="write only the new part")
     _options(cont)
+    render = sub.add_parser(
+        "render",
+        help="audio for MIDI files",
+        description="Render MIDI files to audio (OGG/Opus or MP3) with FluidSynth, as the bot does.",
+    )
+    render.add_argument("midi", type=Path, nargs="+", help="the MIDI files")
+    render.add_argument("--out", type=Path, help="folder for the audio (default: beside each MIDI file)")
+    render.add_argument("--format", choices=["ogg", "mp3"], help="default: COMPOSER_AUDIO_FORMAT (ogg)")
     return p
+
+
+def render_files(paths: list[Path], out: Path | None, fmt: str | None) -> int:
+    """``python -m composer render``: each MIDI file checked, then rendered; returns the exit status."""
+    from composer.audio import AudioUnavailable, find_soundfont, render_audio
+    from composer.input_checks import scan_midi
+    from composer.settings import ComposerSettings
+
+    settings = ComposerSettings()
+    fmt = fmt or settings.audio_format
+    status = 0
+    for path in paths:
+        try:
+            if not path.is_file():
+                raise ComposerError(f"There is no file at {path}.")
+            scan_midi(path.read_bytes(), name=path.name)
+            folder = out or path.parent
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / path.with_suffix(f".{fmt}").name
+            info = render_audio(
+                path, target, find_soundfont(settings.soundfont), sample_rate=settings.sample_rate, fmt=fmt
+            )
+        except (ComposerError, AudioUnavailable) as error:
+            print(f"error: {path}: {error}", file=sys.stderr)
+            status = 2
+            continue
+        print(f"wrote {target} ({info.seconds:.0f} s of audio, {info.bytes / 1024:.0f} KB)")
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     from composer.settings import ComposerSettings
 
     try:
+        if args.command == "render":
+            return render_files(args.midi, args.out, args.format)
         settings = ComposerSettings(**({"model": args.model} if args.model else {}))
         primer = None
         if args.command == "continue":

@@ -138,3 +138,20 @@ def test_invalid_setting_is_one_line(capsys, monkeypatch):
     monkeypatch.setenv("COMPOSER_WORKERS", "lots")
     code, _, err = run_cli(capsys, "compose", "5")
     assert code == 2 and "COMPOSER_WORKERS" in err and err.count("\n") == 1
+
+
+def test_render_makes_audio_for_midi_files_and_refuses_other_files(capsys, tmp_path):
+    import soundfile
+
+    good = tmp_path / "tune.mid"
+    good.write_bytes((MUSIC21_MIDI / "test05.mid").read_bytes())
+    code, out, err = run_cli(
+        capsys, "render", good, _text(tmp_path / "lyrics.mid"), tmp_path / "gone.mid", "--out", tmp_path / "a"
+    )
+    assert code == 2
+    assert "wrote" in out and (tmp_path / "a" / "tune.ogg").exists()
+    assert soundfile.info(str(tmp_path / "a" / "tune.ogg")).duration > 1
+    assert "lyrics.mid" in err and "not a MIDI file" in err and "There is no file" in err
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["tune.ogg"]  # nothing half-written
+    code, out, err = run_cli(capsys, "render", good, "--format", "mp3")
+    assert code == 0 and (tmp_path / "tune.mp3").exists()
