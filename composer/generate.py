@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from composer.sampling import SamplingOptions, batch_draw, batch_probabilities, loop_breakers
+from composer.sampling import SamplingOptions, draw, loop_breakers, probabilities
 from composer.stepper import State, Stepper
 from composer.vocabulary import END, FIELDS, MARKERS, START
 
@@ -95,60 +95,52 @@ def generate(stepper: Stepper, requests: Sequence[PieceRequest]) -> list[Generat
 
 
 def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray]) -> None:
-    """Choose the next event of every unfinished piece from its row of ``logits``, all at once.
+    """Choose the next event of every unfinished piece from its row of ``logits``.
 
     Row ``b`` of each logits array belongs to ``pieces[b]``. A piece that ends here is marked done;
-    one already done is left alone (its row is ignored).
+    one already done is left alone (its row is ignored). Sampling is per piece: measured, one
+    numpy pass per row over a few thousand chords is faster than the same work batched.
     """
-    live = [b for b, p in enumerate(pieces) if not p.done]
-    if not live:
-        return
-    active = [pieces[b] for b in live]
-    uniforms = np.array([p.rng.random(len(FIELDS)) for p in active])
-    for p in active:
-        if len(p.rows) >= end_window(p.request.length)[1]:
-            p.done = True
-    pitch_logits = logits["pitch"][live]
-    allowed = np.ones(pitch_logits.shape, dtype=bool)
-    allowed[:, :MARKERS] = False
-    boost = np.zeros(pitch_logits.shape)
-    for row, p in enumerate(active):
-        earliest, _ = end_window(p.request.length)
-        count = len(p.rows)
-        if count >= earliest:
-            allowed[row, END] = True
-        if count >= p.request.length:
-            _, latest = end_window(p.request.length)
-            boost[row, END] = 3.0 * (count - p.request.length + 1) / max(1, latest - p.request.length)
-        if p.request.loop_guard:
-            allowed[row, list(loop_breakers(p.pitches))] = False
-    options = [p.request.sampling for p in active]
-    probs = batch_probabilities(pitch_logits, options, allowed, boost)
-    stuck = np.flatnonzero(~np.isfinite(probs).all(axis=1) | (probs.sum(axis=1) == 0))
-    if len(stuck):  # everything banned: relax the loop guard for those pieces
-        allowed[stuck] = True
-        allowed[stuck, :MARKERS] = False
-        allowed[stuck, END] = [len(active[r].rows) >= end_window(active[r].request.length)[0] for r in stuck]
-        probs[stuck] = batch_probabilities(pitch_logits[stuck], [options[r] for r in stuck], allowed[stuck])
-    chosen = {"pitch": batch_draw(probs, uniforms[:, 0])}
-    for i, name in enumerate(FIELDS[1:], start=1):
+    for b, piece in enumerate(pieces):
+        if piece.done:
+            continue
+        row = _choose(piece, {name: values[b] for name, values in logits.items()})
+        if row is None:
+            piece.done = True
+            piece.ended_naturally = len(piece.rows) < end_window(piece.request.length)[1]
+            continue
+        piece.rows.append(row)
+        piece.pitches.append(row[0])
+        piece.last_row[:] = row
+
+
+def _choose(piece: Progress, logits: dict[str, np.ndarray]) -> list[int] | None:
+    """The next event's ids, or ``None`` when the piece ends here."""
+    request, count = piece.request, len(piece.rows)
+    earliest, latest = end_window(request.length)
+    if count >= latest:
+        return None
+    options = request.sampling
+    banned = set(range(MARKERS)) - {END}
+    boost = {}
+    if count < earliest:
+        banned.add(END)
+    elif count >= request.length:
+        boost[END] = 3.0 * (count - request.length + 1) / max(1, latest - request.length)
+    if request.loop_guard:
+        banned |= loop_breakers(piece.pitches)
+    p = probabilities(logits["pitch"], options, banned, boost)
+    if not np.isfinite(p).all() or p.sum() == 0:  # everything banned: relax the loop guard
+        p = probabilities(
+            logits["pitch"], options, set(range(MARKERS)) - ({END} if count >= earliest else set())
+        )
+    pitch = draw(p, piece.rng)
+    if pitch == END:
+        return None
+    row = [pitch]
+    for name in FIELDS[1:]:
         if name in logits:
-            field_logits = logits[name][live]
-            field_allowed = np.ones(field_logits.shape, dtype=bool)
-            field_allowed[:, :MARKERS] = False
-            p_field = batch_probabilities(field_logits, options, field_allowed)
-            chosen[name] = batch_draw(p_field, uniforms[:, i])
-    for row, p in enumerate(active):
-        if p.done:
-            continue
-        pitch = int(chosen["pitch"][row])
-        if pitch == END:
-            p.done = True
-            p.ended_naturally = True
-            continue
-        event = [pitch] + [
-            int(chosen[name][row]) if name in chosen else p.request.fixed[name] for name in FIELDS[1:]
-        ]
-        p.rows.append(event)
-        p.pitches.append(pitch)
-        p.last_row[:] = event
+            row.append(draw(probabilities(logits[name], options, range(MARKERS)), piece.rng))
+        else:
+            row.append(request.fixed[name])
+    return row
