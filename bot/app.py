@@ -16,13 +16,17 @@ from discord.ext import commands
 from bot.buttons import PieceButton
 from bot.failures import WrongChannel, explain
 from bot.jobs import JobQueue
+from bot.requests.button import VoteButton
+from bot.requests.songs import SongShelf
+from bot.requests.store import RequestStore
+from bot.requests.worker import RequestWorker
 from bot.settings import BotSettings
 from composer.service import Composer
 from composer.settings import ComposerSettings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.compose", "bot.cogs.info", "bot.cogs.errors")
+EXTENSIONS = ("bot.cogs.compose", "bot.cogs.requests", "bot.cogs.info", "bot.cogs.errors")
 
 
 class CadenzaTree(app_commands.CommandTree):
@@ -43,7 +47,8 @@ class CadenzaTree(app_commands.CommandTree):
 
 
 class CadenzaBot(commands.Bot):
-    """The Discord bot: commands in cogs, a composer that does the music, a queue that shares it."""
+    """The Discord bot: commands in cogs, a composer that does the music, a queue that shares it,
+    and the song requests a server files, with the worker that serves them."""
 
     def __init__(self, settings: BotSettings, composer: Composer, jobs: JobQueue) -> None:
         intents = discord.Intents.default()
@@ -59,18 +64,36 @@ class CadenzaBot(commands.Bot):
         self.settings = settings
         self.composer = composer
         self.jobs = jobs
+        self.requests = RequestStore(settings.data_dir / "requests.sqlite3")
+        shelf = SongShelf(settings.data_dir / "songs", int(settings.song_storage_mb * 2**20))
+        self.request_worker = RequestWorker(self, self.requests, shelf)
         self.started = discord.utils.utcnow()
         self.add_check(self._in_allowed_channel)
 
     async def setup_hook(self) -> None:
-        """Load the model, the cogs and the buttons of earlier pieces, and publish the slash commands."""
+        """Load the model, the cogs and the buttons of earlier pieces, publish the slash commands, and
+        go on with the song requests an earlier run left (the one it was composing is composed again)."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self.composer.load)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
-        self.add_dynamic_items(PieceButton)
+        self.add_dynamic_items(PieceButton, VoteButton)
         synced = await self.tree.sync()
         log.info("loaded %s; %d slash commands published", self.composer.settings.model.name, len(synced))
+        if self.requests.path.exists():
+            recovered = await self.requests.recover()
+            log.info("song requests: schema version %d", await self.requests.schema_version())
+            if recovered:
+                log.info(
+                    "%d song requests were being composed when the bot stopped; composing again", recovered
+                )
+            self.request_worker.wake()
+
+    async def close(self) -> None:
+        """Stop the request worker and close the request database, then disconnect."""
+        await self.request_worker.stop()
+        await self.requests.close()
+        await super().close()
 
     async def on_ready(self) -> None:
         """Log who the bot is once it is connected."""

@@ -37,7 +37,22 @@ class BotSettings(BaseSettings):
         20, ge=0, description="pieces waiting for a free composer before new ones are refused"
     )
     max_attachment_bytes: int = Field(500_000, ge=1_000, description="largest piece a user may upload")
-    data_dir: Path = Field(Path("data"), description="folder for the files of pieces being sent")
+    data_dir: Path = Field(
+        Path("data"), description="folder for pieces being sent, the song requests and their songs"
+    )
+    request_member_limit: int = Field(3, ge=1, description="song requests one member may have waiting")
+    request_guild_limit: int = Field(50, ge=1, description="song requests one server may have waiting")
+    request_retries: int = Field(
+        2, ge=0, le=10, description="times a song request that failed on the bot's side is tried again"
+    )
+    song_storage_mb: float = Field(
+        500.0, ge=0, description="most disk space the files of played songs take; the oldest go first"
+    )
+    moderator_roles: Annotated[frozenset[str], NoDecode] = Field(
+        frozenset(),
+        description="comma-separated role names or ids whose members moderate the song queue, "
+        "besides members with Manage Server",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging level")
 
     @field_validator("token")
@@ -54,6 +69,14 @@ class BotSettings(BaseSettings):
         """``123, 456`` from the environment; a collection when built in code."""
         if isinstance(value, str):
             return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
+        return value
+
+    @field_validator("moderator_roles", mode="before")
+    @classmethod
+    def _split_roles(cls, value: object) -> object:
+        """``DJ, 123`` from the environment (role names may have spaces, so only commas split)."""
+        if isinstance(value, str):
+            return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
 
     @field_validator("log_level", mode="before")

@@ -89,6 +89,7 @@ class FakeDiscord:
         self._snowflakes = itertools.count(discord.utils.time_snowflake(discord.utils.utcnow()))
         self._interaction_channels: dict[str, int] = {}
         self._originals: dict[str, int] = {}
+        self.nonces: dict[tuple[int, str], int] = {}
         self.bot: discord.Client | None = None
 
     # -- wiring -------------------------------------------------------------------------------
@@ -274,7 +275,7 @@ class FakeDiscord:
         self.requests.append(request)
         key = (route.method, route.path)
         if key == ("POST", "/channels/{channel_id}/messages"):
-            return self._create(int(ids["channel_id"]), request)
+            return self._create_once(int(ids["channel_id"]), request)
         if key == ("PATCH", "/channels/{channel_id}/messages/{message_id}"):
             return self._edit(int(ids["message_id"]), request)
         if key == ("GET", "/channels/{channel_id}/messages/{message_id}"):
@@ -381,6 +382,21 @@ class FakeDiscord:
             message["type"] = 19
             message["message_reference"] = payload["message_reference"]
         self.messages[message_id] = message
+        return message
+
+    def _create_once(self, channel_id: int, request: Request) -> dict[str, Any]:
+        """A new message, unless one with the same nonce was sent with ``enforce_nonce``: then that one.
+
+        This is how Discord answers a repeated nonce (within a few minutes; the fake has no clock).
+        """
+        payload = request.payload or {}
+        nonce = payload.get("nonce") if payload.get("enforce_nonce") else None
+        if nonce is not None and (channel_id, nonce) in self.nonces:
+            return self.messages[self.nonces[channel_id, nonce]]
+        message = self._create(channel_id, request)
+        if nonce is not None:
+            message["nonce"] = nonce
+            self.nonces[channel_id, nonce] = int(message["id"])
         return message
 
     def _edit(self, message_id: int, request: Request) -> dict[str, Any]:

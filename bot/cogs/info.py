@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 from discord.ext import commands
 
 from bot import __version__
 from bot.options import COMPOSE_LENGTH
+from bot.requests.embeds import request_help_embed
 
 if TYPE_CHECKING:
     from bot.app import CadenzaBot
@@ -21,9 +23,15 @@ class Info(commands.Cog):
         self.bot = bot
 
     @commands.hybrid_command(name="help", description="How to ask for music, with examples")
-    async def show_help(self, ctx: commands.Context[CadenzaBot]) -> None:
-        """Show how to use the bot, with examples to copy."""
-        await ctx.reply(embed=self.help_embed())
+    @app_commands.describe(topic="request: how song requests are written and served")
+    async def show_help(self, ctx: commands.Context[CadenzaBot], topic: str | None = None) -> None:
+        """Show how to use the bot, with examples to copy; `!help request` for song requests."""
+        if topic is not None and topic.strip().lower() in ("request", "requests", "queue"):
+            settings = self.bot.settings
+            styles = self.bot.composer.load().vocabulary.styles
+            await ctx.reply(embed=request_help_embed(settings.prefix, styles, settings.max_length))
+        else:
+            await ctx.reply(embed=self.help_embed())
 
     @commands.hybrid_command(name="status", description="The model, the queue, uptime and version")
     async def show_status(self, ctx: commands.Context[CadenzaBot]) -> None:
@@ -80,6 +88,15 @@ class Info(commands.Cog):
             inline=False,
         )
         embed.add_field(
+            name="Song requests",
+            value=(
+                f"`{p}request a sad slow folk tune in D minor, 300 notes`: a song that waits its turn in "
+                f"this server's queue and is posted here when done. `{p}queue`, `{p}vote 12`, "
+                f"`{p}history`; `{p}help request` tells all."
+            ),
+            inline=False,
+        )
+        embed.add_field(
             name="Limits",
             value=(
                 f"Up to {settings.max_length} notes a piece, one piece at a time each, "
@@ -88,7 +105,9 @@ class Info(commands.Cog):
             ),
             inline=False,
         )
-        embed.set_footer(text="Slash commands work too: /compose, /continue, /help, /status")
+        embed.set_footer(
+            text="Slash commands work too: /compose, /continue, /request, /queue, /help, /status"
+        )
         return embed
 
     def status_embed(self) -> discord.Embed:
