@@ -10,7 +10,7 @@ from composer import artifact
 from composer.vocabulary import END, PAD, START
 from tests.conftest import scale_piece
 from training import dataset
-from training.cli import main
+from training.cli import main, parser
 from training.sources import collect
 
 
@@ -89,3 +89,25 @@ def test_encoded_pieces_are_framed():
     rows, styles, unknown = dataset.encode_pieces(pieces, vocab)
     assert rows[0][0].tolist() == [START] * 4 and rows[0][-1].tolist() == [END] * 4
     assert styles == [0] and unknown == 0
+
+
+def test_max_files_takes_a_number_for_every_source_or_one_source():
+    args = parser().parse_args(
+        ["--corpus", "folk", "--out", "x", "--max-files", "folk=3", "--max-files", "2"]
+    )
+    assert dict(args.max_files) == {"folk": 3, "*": 2}
+    for bad in ("folk=0", "folk=", "three"):
+        with pytest.raises(SystemExit):
+            parser().parse_args(["--out", "x", "--max-files", bad])
+
+
+def test_collect_limits_files_per_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("CADENZA_CACHE_DIR", str(tmp_path / "cache"))
+    for folder in ("few", "many"):
+        (tmp_path / folder).mkdir()
+        for i in range(3):
+            _tune(tmp_path / folder / f"{folder}{i}.mid", [60 + i, 62, 64, 65, 67, 65, 64, 62, 60])
+    folders = [tmp_path / "few", tmp_path / "many"]
+    got = collect(midi_dirs=folders, workers=2, limit={"few": 1, "*": 2})
+    assert sorted(p.name for p in got.pieces) == ["few0", "many0", "many1"]
+    assert len(collect(midi_dirs=folders, workers=2, limit=1).pieces) == 2

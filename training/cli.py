@@ -59,6 +59,13 @@ def parser() -> argparse.ArgumentParser:
         help="use only the first N files of each source, or of one source (repeatable)",
     )
     p.add_argument("--max-minutes", type=float, help="time budget: stop after the last epoch that fits in it")
+    p.add_argument("--resume", action="store_true", help="go on from the last epoch saved in runs/NAME")
+    p.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="write TensorBoard logs to runs/NAME/tensorboard",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     return p
@@ -131,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         max_files=dict(args.max_files),
         max_minutes=args.max_minutes,
+        resume=args.resume,
+        tensorboard=args.tensorboard,
         verbose=2 if args.quiet else 1,
         command=shlex.join(["python", "-m", "training", *argv]),
     )

@@ -110,18 +110,51 @@ def windows(
     return Windows(inputs, targets)
 
 
-def to_tf_dataset(
-    data: Windows, heads: Sequence[str], batch: int, shuffle: bool, seed: int = 0
-) -> tf.data.Dataset:
-    """A ``tf.data`` pipeline of ``(inputs, targets)`` batches, shuffled for training, prefetched."""
-    import tensorflow as tf
-
+def _tensors(data: Windows, heads: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The network's inputs and the targets of its ``heads``, keyed as the model names them."""
     targets = {f"next_{name}": data.targets[name] for name in heads}
     inputs = data.inputs if "duration" in heads else {"pitch": data.inputs["pitch"]}
-    ds = tf.data.Dataset.from_tensor_slices((inputs, targets))
-    if shuffle:
-        ds = ds.shuffle(len(data), seed=seed, reshuffle_each_iteration=True)
+    return inputs, targets
+
+
+def to_tf_dataset(data: Windows, heads: Sequence[str], batch: int) -> tf.data.Dataset:
+    """A ``tf.data`` pipeline of ``(inputs, targets)`` batches in order (for validation), prefetched."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices(_tensors(data, heads))
     return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
+
+
+def training_batches(
+    data: Windows, heads: Sequence[str], batch: int, seed: int, epochs: range
+) -> tf.data.Dataset:
+    """The shuffled batches of every epoch in ``epochs``, one epoch after the other.
+
+    Each epoch's order is a stateless shuffle seeded by ``(seed, epoch)``, so it depends on nothing
+    else: a run resumed at epoch 5 sees the same batches as one that never stopped. Fit with
+    ``steps_per_epoch=batches_per_epoch(...)`` so Keras keeps reading the one stream.
+    """
+    import tensorflow as tf
+
+    inputs, targets = ({k: tf.constant(v) for k, v in part.items()} for part in _tensors(data, heads))
+    count = len(data)
+
+    def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
+        key = tf.stack([tf.constant(seed, tf.int64), epoch])
+        order = tf.random.experimental.stateless_shuffle(tf.range(count, dtype=tf.int64), seed=key)
+        return (
+            tf.data.Dataset.from_tensor_slices(order)
+            .batch(batch)
+            .map(lambda ids: tf.nest.map_structure(lambda t: tf.gather(t, ids), (inputs, targets)))
+        )
+
+    ds = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch_batches)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def batches_per_epoch(data: Windows, batch: int) -> int:
+    """Training steps in one epoch (the last batch may be short)."""
+    return -(-len(data) // batch)
 
 
 def typical_tempo(pieces: Sequence[Piece]) -> float:

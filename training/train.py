@@ -2,8 +2,8 @@
 
 ``train()`` collects pieces, splits them by piece, builds the vocabulary from the training part
 (with optional transposition copies), fits the network on windows with a checkpoint every epoch
-and early stopping on validation loss, and exports one ``.cadenza`` artifact that records how it
-was made.
+(:mod:`training.resume`, so ``--resume`` goes on after a kill) and early stopping on validation
+loss, and exports one ``.cadenza`` artifact that records how it was made.
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from composer import artifact
 from composer.model import ModelConfig, build_model
 from composer.vocabulary import PAD
 from training import dataset
 from training.sources import Piece, collect, styles_of
+
+if TYPE_CHECKING:
+    import keras
+
+    from training.resume import RunState
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +54,12 @@ class TrainOptions:
     """First N files per source name; ``\"*\"`` for every source not named."""
     max_minutes: float | None = None
     """Time budget for fitting: no epoch starts that would not finish within it."""
+    resume: bool = False
+    """Go on from the last epoch saved in ``runs/NAME`` instead of starting afresh."""
+    tensorboard: bool = True
+    """Write TensorBoard logs to ``runs/NAME/tensorboard``."""
     verbose: int = 1
+    """0: silent; 1: a progress bar per epoch; 2: one line per epoch."""
     workers: int | None = None
     command: str = ""
 
@@ -71,7 +82,7 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     """Train and export. ``pieces`` skips collection (used by tests and by callers with data in hand)."""
     import keras
 
-    from training.callbacks import TimeBudget
+    from training import resume
 
     started = time.monotonic()
     keras.utils.set_random_seed(options.seed)
@@ -95,15 +106,10 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     vocabulary = dataset.build_vocabulary(augmented, styles, options.max_pitch_sets)
     rows, style_ids, unknown_train = dataset.encode_pieces(augmented, vocabulary)
     train_windows = dataset.windows(rows, style_ids, options.sequence_length, options.sequence_length // 2)
-    heads = options.model.heads
-    train_ds = dataset.to_tf_dataset(
-        train_windows, heads, options.batch_size, shuffle=True, seed=options.seed
-    )
-    valid_ds, unknown_valid = None, 0
+    valid_windows, unknown_valid = None, 0
     if valid_pieces:
         rows, style_ids, unknown_valid = dataset.encode_pieces(valid_pieces, vocabulary)
         valid_windows = dataset.windows(rows, style_ids, options.sequence_length)
-        valid_ds = dataset.to_tf_dataset(valid_windows, heads, options.batch_size, shuffle=False)
     log.info(
         "%d pieces (%d for validation), %d training windows, vocabulary %s",
         len(pieces),
@@ -112,36 +118,24 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
         vocabulary.sizes,
     )
 
+    target = artifact_path(options.out)
+    run_dir = Path("runs") / target.stem
+    windows = [w for w in (train_windows, valid_windows) if w is not None]
+    data = resume.data_digest(a for w in windows for part in (w.inputs, w.targets) for a in part.values())
+    state = resume.start(run_dir, {"options": _fit_options(options), "data": data}, options.resume)
     model = build_model(options.model, vocabulary.sizes, len(vocabulary.styles))
     model.compile(
         optimizer=keras.optimizers.Adam(options.learning_rate, clipnorm=1.0),
         loss={
             f"next_{name}": keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
-            for name in heads
+            for name in options.model.heads
         },
-        loss_weights={f"next_{name}": LOSS_WEIGHTS[name] for name in heads},
+        loss_weights={f"next_{name}": LOSS_WEIGHTS[name] for name in options.model.heads},
     )
-    target = artifact_path(options.out)
-    run_dir = Path("runs") / target.stem
-    run_dir.mkdir(parents=True, exist_ok=True)
-    monitor = "val_loss" if valid_ds is not None else "loss"
-    callbacks = [
-        keras.callbacks.ModelCheckpoint(run_dir / "last.keras"),
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=options.patience, restore_best_weights=True),
-    ]
-    if options.max_minutes is not None:
-        callbacks.append(TimeBudget(options.max_minutes * 60))
-    fit_started = time.monotonic()
-    history = model.fit(
-        train_ds,
-        validation_data=valid_ds,
-        epochs=options.epochs,
-        callbacks=callbacks,
-        shuffle=False,  # the tf.data pipeline shuffles
-        verbose=options.verbose,
-    )
-    fit_seconds = time.monotonic() - fit_started
-    losses = {k: [round(float(v), 5) for v in vals] for k, vals in history.history.items()}
+    best = resume.restore(model, run_dir, state) if state.epochs_done else None
+    _fit(model, options, train_windows, valid_windows, run_dir, state, best)
+    losses = {k: [round(v, 5) for v in vals] for k, vals in state.history.items()}
+    monitor = "val_loss" if valid_windows is not None else "loss"
     best_epoch = int(min(range(len(losses[monitor])), key=losses[monitor].__getitem__))
     training = {
         "command": options.command,
@@ -158,16 +152,20 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
             "batch_size": options.batch_size,
             "sequence_length": options.sequence_length,
             "learning_rate": options.learning_rate,
+            "validation": options.validation,
             "transpose": list(options.transpose),
             "max_pitch_sets": options.max_pitch_sets,
+            "patience": options.patience,
             "seed": options.seed,
             "max_files": options.max_files,
             "max_minutes": options.max_minutes,
         },
-        "epochs_run": len(losses[monitor]),
+        "epochs_run": state.epochs_done,
         "best_epoch": best_epoch + 1,
         "history": losses,
-        "seconds": {"parse": round(parse_seconds, 1), "fit": round(fit_seconds, 1)},
+        "resumed": {"times": len(state.resumed_after), "after_epochs": state.resumed_after},
+        "events_per_second": round(train_windows.events * state.epochs_done / max(state.seconds, 1e-9)),
+        "seconds": {"parse": round(parse_seconds, 1), "fit": round(state.seconds, 1)},
         "machine": _machine(),
         "versions": _versions(),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -175,6 +173,74 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     defaults = {"tempo": round(dataset.typical_tempo(pieces), 1), "program": 0}
     path = artifact.save(target, model, vocabulary, options.model, training=training, defaults=defaults)
     return TrainReport(path, training)
+
+
+def _fit(
+    model: keras.Model,
+    options: TrainOptions,
+    train_windows: dataset.Windows,
+    valid_windows: dataset.Windows | None,
+    run_dir: Path,
+    state: RunState,
+    best: list | None,
+) -> None:
+    """Fit from the epoch ``state`` has reached to the last one (or until a callback stops it),
+    saving the run after every epoch; the model ends with the best epoch's weights."""
+    import keras
+
+    from training import resume
+    from training.callbacks import Progress, TimeBudget
+
+    heads, batch = options.model.heads, options.batch_size
+    monitor = "val_loss" if valid_windows is not None else "loss"
+    stopping = keras.callbacks.EarlyStopping(
+        monitor=monitor, patience=options.patience, restore_best_weights=True
+    )
+    budget = None
+    if options.max_minutes is not None:
+        slowest = max(state.epoch_seconds, default=0.0)
+        budget = TimeBudget(options.max_minutes * 60, spent=state.seconds, slowest=slowest)
+    if (
+        state.stopped_early
+        or state.epochs_done >= options.epochs
+        or (budget is not None and not budget.fits_another(state.seconds))
+    ):
+        log.info("%s has no epochs left to fit (%d done)", run_dir, state.epochs_done)
+        if best is not None:
+            model.set_weights(best)
+        return
+    callbacks = [stopping, *([budget] if budget is not None else [])]
+    callbacks.append(resume.Checkpoint(run_dir, state, stopping, best))  # after what it records
+    if options.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(run_dir / resume.TENSORBOARD))
+    steps = dataset.batches_per_epoch(train_windows, batch)
+    if options.verbose:
+        left = budget.seconds - state.seconds if budget is not None else None
+        callbacks.append(Progress(options.epochs, steps, train_windows.events, options.verbose > 1, left))
+    epochs = range(state.epochs_done, options.epochs)
+    valid_ds = None if valid_windows is None else dataset.to_tf_dataset(valid_windows, heads, batch)
+    model.fit(
+        dataset.training_batches(train_windows, heads, batch, options.seed, epochs),
+        validation_data=valid_ds,
+        initial_epoch=epochs.start,
+        epochs=epochs.stop,
+        steps_per_epoch=steps,
+        shuffle=False,  # each epoch's batches come shuffled
+        callbacks=callbacks,
+        verbose=0,
+    )
+
+
+def _fit_options(options: TrainOptions) -> dict:
+    """The options that change what fitting gives: a resume must use the same ones."""
+    return {
+        "model": options.model.to_dict(),
+        "batch_size": options.batch_size,
+        "sequence_length": options.sequence_length,
+        "learning_rate": options.learning_rate,
+        "patience": options.patience,
+        "seed": options.seed,
+    }
 
 
 def _machine() -> str:
