@@ -43,21 +43,24 @@ def held_out_pieces(model: Artifact, workers: int | None = None) -> list[Piece]:
     """The pieces the model was validated on, re-collected from the sources its metadata names.
 
     Parsing is cached by file content, so this is quick once the training run has filled the
-    cache. Only as many files per source are read as needed to reach every held-out name.
+    cache. Only as many files of each source are read as needed to reach its held-out names.
     """
     names = set(model.training.get("validation_pieces", ()))
     sources = model.training.get("sources", {})
     corpus = list(sources.get("corpus", ()))
     folders = [Path(d) for d in sources.get("midi_dirs", ())]
     stems = {name.split("#")[0] for name in names}
-    files = [corpus_files(c) for c in corpus] + [folder_files(d) for d in folders]
-    limit = max((i + 1 for paths in files for i, p in enumerate(paths) if p.stem in stems), default=0)
-    if not limit:
+    files = {c: corpus_files(c) for c in corpus} | {d.name: folder_files(d) for d in folders}
+    limits = {
+        source: max((i + 1 for i, p in enumerate(paths) if p.stem in stems), default=0)
+        for source, paths in files.items()
+    }
+    if not any(limits.values()):
         raise ValueError(
             f"{model.path.name if model.path else 'the model'} names no held-out pieces that can be "
             "collected again; pass them to training.evaluate.evaluate() instead"
         )
-    pieces = [p for p in collect(corpus, folders, workers, limit).pieces if p.name in names]
+    pieces = [p for p in collect(corpus, folders, workers, limits).pieces if p.name in names]
     if len(pieces) < len(names):
         log.warning("found %d of the %d held-out pieces", len(pieces), len(names))
     return pieces
