@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -197,6 +197,7 @@ class Composer:
     def __init__(self, settings: ComposerSettings | None = None, workers: int | None = None) -> None:
         self.settings = settings or ComposerSettings()
         self._pool = ThreadPoolExecutor(workers or self.settings.workers, thread_name_prefix="composer")
+        self._audio_pool = ThreadPoolExecutor(workers or self.settings.workers, thread_name_prefix="audio")
         self._lock = threading.Lock()
         self._artifact: artifacts.Artifact | None = None
         self._batcher: Batcher | None = None
@@ -218,6 +219,7 @@ class Composer:
     def close(self) -> None:
         """Stop the worker threads once running pieces are done."""
         self._pool.shutdown(wait=True)
+        self._audio_pool.shutdown(wait=True)
         if self._batcher is not None:
             self._batcher.close()
 
@@ -336,9 +338,14 @@ class Composer:
         out_dir.mkdir(parents=True, exist_ok=True)
         stem = f"cadenza-{seed}" if source is None else f"continuation-{seed}"
         scratch = Path(tempfile.mkdtemp(prefix=".cadenza-", dir=out_dir))
+        rendering: Future[tuple[AudioInfo | None, float]] | None = None
         try:
             midi = write_midi(output, scratch / f"{stem}.mid")
             lap("midi")
+            overlap_started = time.perf_counter()
+            if request.audio:  # FluidSynth and the encoder work while the picture is drawn
+                target = scratch / f"{stem}.{self.settings.audio_format}"
+                rendering = self._audio_pool.submit(self._render, midi, target, warnings)
             picture = None
             if request.picture:
                 picture = draw_piano_roll(
@@ -350,21 +357,24 @@ class Composer:
                 )
                 lap("picture")
             audio = None
-            if request.audio:
-                rendered = self._render(midi, scratch / f"{stem}.{self.settings.audio_format}", warnings)
-                lap("audio")
+            if rendering is not None:
+                rendered, timings["audio"] = rendering.result()
                 if rendered is not None:
                     audio = rendered.path
                     timings["render"] = round(rendered.render_seconds, 3)
                     timings["encode"] = round(rendered.encode_seconds, 3)
+            overlapped = time.perf_counter() - overlap_started
             final = {}
             for made in (midi, picture, audio):
                 if made is not None:
                     final[made] = out_dir / made.name
                     made.replace(final[made])
         finally:
+            if rendering is not None:
+                wait([rendering])  # the picture failed: let FluidSynth finish before its folder goes
             shutil.rmtree(scratch, ignore_errors=True)
-        timings["total"] = round(sum(v for k, v in timings.items() if k not in ("render", "encode")), 3)
+        in_sequence = sum(v for k, v in timings.items() if k not in ("picture", "audio", "render", "encode"))
+        timings["total"] = round(in_sequence + overlapped, 3)
         return Composition(
             midi=final[midi],
             audio=final.get(audio),
@@ -383,10 +393,12 @@ class Composer:
             warnings=tuple(warnings),
         )
 
-    def _render(self, midi: Path, target: Path, warnings: list[str]) -> AudioInfo | None:
-        """Audio for ``midi``, or ``None`` with a warning when FluidSynth or a SoundFont is missing."""
+    def _render(self, midi: Path, target: Path, warnings: list[str]) -> tuple[AudioInfo | None, float]:
+        """Audio for ``midi`` and the seconds it took; ``None`` with a warning when FluidSynth or a
+        SoundFont is missing."""
+        started = time.perf_counter()
         try:
-            return render_audio(
+            info = render_audio(
                 midi,
                 target,
                 find_soundfont(self.settings.soundfont),
@@ -396,7 +408,8 @@ class Composer:
         except AudioUnavailable as why:
             log.warning("no audio: %s", why)
             warnings.append(f"No audio this time: {why}")
-            return None
+            info = None
+        return info, round(time.perf_counter() - started, 3)
 
 
 def _ring_out(event: Event) -> Event:
