@@ -117,6 +117,18 @@ def detect_format(data: bytes, name: str = "") -> str:
     raise not_music
 
 
+def check_music(data: bytes, name: str = "", limits: ReadLimits = DEFAULT_LIMITS) -> str:
+    """The format of a piece a user sent, once its bytes are known to be usable music.
+
+    A quick check in pure Python (a MIDI file is walked event by event); the full read happens
+    later, under the composer's own limits. Raises :class:`InputFileError` with a friendly reason.
+    """
+    kind = detect_format(data, name)
+    if kind == "midi":
+        scan_midi(data, limits, name)
+    return kind
+
+
 def _sniff_text(head: bytes) -> str | None:
     """Decode the start of a text file (UTF-8 or UTF-16 with a BOM, lenient), or None for binary."""
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):

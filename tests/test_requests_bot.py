@@ -248,12 +248,21 @@ async def test_a_failing_request_is_retried_then_failed_with_a_reply_and_its_sta
     assert "error id" in row["error"]
 
 
-async def test_a_request_the_composer_refuses_fails_at_once_with_its_reason(discord_fake):
-    rid = await ask(discord_fake, "8 notes", BOB, files={"notes.mid": b"not music at all"})
+async def test_a_file_that_is_not_music_is_refused_at_once_and_not_stored(discord_fake):
+    await discord_fake.send("!request 8 notes", author=BOB, files={"notes.mid": b"not music at all"})
 
     assert '"notes.mid" is not a MIDI, MusicXML or ABC file.' in last(discord_fake)["content"]
+    assert not discord_fake.bot.requests.path.exists() or _count(discord_fake) == 0
+
+
+async def test_a_request_the_composer_refuses_fails_at_once_with_its_reason(discord_fake):
+    broken = b'<?xml version="1.0"?>\n<score-partwise version="3.1"><part-list><score-part id="P1">'
+    rid = await ask(discord_fake, "8 notes", BOB, files={"tune.musicxml": broken})
+
+    reply = last(discord_fake)["content"]
+    assert reply.startswith(f"<@{BOB['id']}>") and "tune.musicxml" in reply
     row = _row(discord_fake, rid)
-    assert (row["state"], row["attempts"]) == ("failed", 1)
+    assert (row["state"], row["attempts"]) == ("failed", 1)  # the user's file: not tried again
 
 
 async def test_a_request_with_a_midi_continues_it(discord_fake):

@@ -34,6 +34,7 @@ from bot.requests.embeds import (
 from bot.requests.parse import parse_request
 from bot.requests.store import GuildRules, SongRequest
 from bot.requests.worker import compose_request
+from composer.input_checks import check_music
 from composer.service import resolve_program
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ class Requests(commands.Cog, name=COG):
             check_size(attachment, limit)
         primer = await download(attachment, limit) if attachment is not None else None
         primer_name = shown_name(attachment) if attachment is not None else ""
+        if primer is not None:  # a broken file is refused now, not when its turn comes
+            await asyncio.to_thread(check_music, primer, primer_name)
         ask = build_request(
             understood.values,
             default_length=COMPOSE_LENGTH,
