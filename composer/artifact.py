@@ -59,6 +59,11 @@ class Artifact:
         """Tempo (quarter notes a minute) for new pieces when none is asked for."""
         return float(self.defaults.get("tempo", 90.0))
 
+    def tempo_for(self, style: str) -> float:
+        """The typical tempo of the training pieces of ``style`` (models from before styles had
+        their own tempo: the overall one)."""
+        return float(self.defaults.get("tempo_by_style", {}).get(style, self.default_tempo))
+
 
 def save(
     path: str | Path, model: keras.Model, vocabulary: Vocabulary, config: ModelConfig, **meta: dict

@@ -7,7 +7,10 @@ Both drop and count drum notes, and keep exact note times.
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
+from collections.abc import Sequence
 from fractions import Fraction
 from typing import Any
 
@@ -122,8 +125,9 @@ def score_from_stream(stream: Any, source: str = "", *, default_tempo: float = O
     Drum parts and unpitched notes are dropped (Cadenza composes pitches) and counted in
     ``dropped_drum_notes``; ties are merged; grace notes are skipped. An :class:`Opus`
     contributes its first score. ``default_tempo`` applies when the piece has no tempo mark
-    (pass 120 for MIDI, the MIDI standard's default). Also used in-process by training on
-    trusted corpus files.
+    (pass 120 for MIDI, the MIDI standard's default), as beats a minute: a piece written mostly
+    in half notes counts the half note as its beat. Also used in-process by training on trusted
+    corpus files.
     """
     from music21 import stream as m21stream
 
@@ -153,7 +157,7 @@ def score_from_stream(stream: Any, source: str = "", *, default_tempo: float = O
     return Score(
         notes=tuple(notes),
         parts=tuple(parts),
-        tempo=_first_tempo(stream, default_tempo),
+        tempo=_first_tempo(stream, default_tempo * _beat_in_quarters(notes)),
         time_signature=_first_time_signature(stream),
         dropped_drum_notes=drums,
         source=source,
@@ -289,6 +293,20 @@ def _earliest(stream: Any, cls: type) -> list[Any]:
             offset = math.inf
         found.append((offset, len(found), element))
     return [element for _, _, element in sorted(found, key=lambda item: item[:2])]
+
+
+def _beat_in_quarters(notes: Sequence[Note]) -> float:
+    """The beat of a piece without a tempo mark, judged from how its onsets move: 1 (a quarter)
+    normally, up to 2 when the typical gap between onsets is a half note or longer.
+
+    Many old songs are written in half notes (the Essen collection's ``M:4/2`` tunes); played at
+    a quarter-note tempo they would crawl at half speed.
+    """
+    onsets = sorted({n.start for n in notes})
+    if len(onsets) < 9:  # too few to judge
+        return 1.0
+    gaps = [b - a for a, b in itertools.pairwise(onsets)]
+    return float(min(2.0, max(1.0, statistics.median(gaps))))
 
 
 def _first_tempo(stream: Any, default: float) -> float:

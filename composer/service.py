@@ -327,7 +327,7 @@ class Composer:
         new_events = [e.transposed(shift) for e in new_events] if shift else new_events
         key = detect_key(new_events if source is None else primer_events + new_events)
 
-        tempo = float(request.tempo or (source.tempo if source else self.load().default_tempo))
+        tempo = float(request.tempo or (source.tempo if source else self.load().tempo_for(style)))
         program = resolve_program(
             request.instrument, default=source.parts[0].program if source and source.parts else 0
         )

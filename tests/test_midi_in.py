@@ -267,6 +267,18 @@ def test_score_from_stream_accepts_a_bare_stream_and_defaults():
     assert score_from_stream(bare, default_tempo=120.0).tempo == 120.0
 
 
+def test_a_piece_without_tempo_mark_written_in_half_notes_counts_halves_as_beats():
+    def tune(length: float) -> stream.Stream:
+        return stream.Stream([note.Note(60 + i % 5, quarterLength=length) for i in range(12)])
+
+    assert score_from_stream(tune(2.0)).tempo == 200.0  # half notes at 100 beats a minute
+    assert score_from_stream(tune(1.0)).tempo == 100.0
+    assert score_from_stream(tune(0.5)).tempo == 100.0  # quarters stay the beat
+    marked = tune(2.0)
+    marked.insert(0, tempo.MetronomeMark(number=90))
+    assert score_from_stream(marked).tempo == 90.0  # a tempo mark always wins
+
+
 def test_score_from_stream_rejects_drums_only():
     kit = stream.Part([instrument.UnpitchedPercussion(), note.Unpitched(), note.Unpitched()])
     with pytest.raises(InputFileError, match="only drums"):

@@ -69,6 +69,8 @@ def test_artifact_round_trip(tiny_model_path):
     assert loaded.training["pieces"]["train"] + loaded.training["pieces"]["validation"] == 8
     assert loaded.training["epochs_run"] >= 1
     assert loaded.default_tempo == 96.0
+    assert loaded.tempo_for("folk") == loaded.tempo_for("bach") == 96.0
+    assert loaded.tempo_for("unknown") == 96.0
     keras_model = artifact.load_keras(tiny_model_path)
     assert keras_model.get_layer("next_pitch").units == loaded.vocabulary.sizes["pitch"]
 

@@ -111,3 +111,14 @@ def test_collect_limits_files_per_source(tmp_path, monkeypatch):
     got = collect(midi_dirs=folders, workers=2, limit={"few": 1, "*": 2})
     assert sorted(p.name for p in got.pieces) == ["few0", "many0", "many1"]
     assert len(collect(midi_dirs=folders, workers=2, limit=1).pieces) == 2
+
+
+def test_each_style_gets_its_own_default_tempo():
+    from dataclasses import replace
+
+    from tests.conftest import scale_piece
+    from training.dataset import tempo_defaults
+
+    pieces = [scale_piece("a", 60, "bach"), scale_piece("b", 62, "bach"), scale_piece("c", 64, "folk")]
+    pieces[2] = replace(pieces[2], tempo=200.0)
+    assert tempo_defaults(pieces) == {"tempo": 96.0, "tempo_by_style": {"bach": 96.0, "folk": 200.0}}

@@ -162,6 +162,16 @@ def typical_tempo(pieces: Sequence[Piece]) -> float:
     return float(np.median([p.tempo for p in pieces])) if pieces else 100.0
 
 
+def tempo_defaults(pieces: Sequence[Piece]) -> dict:
+    """The artifact's tempo defaults: overall, and per style (a folk tune and a chorale move at
+    different speeds)."""
+    styles = sorted({p.style for p in pieces})
+    return {
+        "tempo": round(typical_tempo(pieces), 1),
+        "tempo_by_style": {s: round(typical_tempo([p for p in pieces if p.style == s]), 1) for s in styles},
+    }
+
+
 def count_events(pieces: Sequence[Piece]) -> int:
     """Total events in ``pieces``."""
     return sum(len(p.events) for p in pieces)

@@ -32,7 +32,7 @@ CORPUS_SETS = {
 }
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".mxl", ".musicxml", ".xml", ".abc")
 MIN_EVENTS = 8
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 """Bump when parsing changes what a file gives, so old cache entries are not used."""
 
 

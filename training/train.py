@@ -170,7 +170,7 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
         "versions": _versions(),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    defaults = {"tempo": round(dataset.typical_tempo(pieces), 1), "program": 0}
+    defaults = dataset.tempo_defaults(pieces) | {"program": 0}
     path = artifact.save(target, model, vocabulary, options.model, training=training, defaults=defaults)
     return TrainReport(path, training)
 
