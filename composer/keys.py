@@ -88,6 +88,14 @@ def detect_key(events: Sequence[Event]) -> Key:
 
 
 def shift_between(source: Key, target: Key) -> int:
-    """The smallest transposition (-5 to +6 semitones) that moves ``source``'s tonic to ``target``'s."""
-    shift = (target.tonic - source.tonic) % 12
+    """The smallest transposition (-5 to +6 semitones) that puts music in ``source`` into ``target``.
+
+    Tonic goes to tonic when the modes agree. When they differ, the music moves to the target's
+    relative key (same notes, other mode): music detected as C major asked to be in A minor stays
+    put, since its notes already are A minor's; moving C to A would make it A major.
+    """
+    tonic = target.tonic
+    if source.minor != target.minor:
+        tonic = (tonic + (3 if target.minor else -3)) % 12
+    shift = (tonic - source.tonic) % 12
     return shift - 12 if shift > 6 else shift

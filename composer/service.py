@@ -325,7 +325,7 @@ class Composer:
         else:
             shift = request.transpose
         new_events = [e.transposed(shift) for e in new_events] if shift else new_events
-        key = detect_key(new_events if source is None else primer_events + new_events)
+        key = wanted_key or detect_key(new_events if source is None else primer_events + new_events)
 
         tempo = float(request.tempo or (source.tempo if source else self.load().tempo_for(style)))
         program = resolve_program(

@@ -115,6 +115,8 @@ def test_detect_key_of_scales():
     assert detect_key(c_major) == Key(0)
     a_minor = [Event((p,), 12, 12, 4) for p in (57, 59, 60, 62, 64, 65, 68, 69, 64, 60, 57)]
     assert detect_key(a_minor) == Key(9, True)
-    assert shift_between(Key(0), Key(9, True)) == -3
-    assert shift_between(Key(0), Key(6)) == 6
+    assert shift_between(Key(0), Key(6)) == 6  # same mode: tonic to tonic
+    assert shift_between(Key(0), Key(9, True)) == 0  # C major is already A minor's notes
+    assert shift_between(Key(0), Key(2, True)) == 5  # C major to F major, D minor's relative
+    assert shift_between(Key(9, True), Key(7)) == -5  # A minor down to E minor, G major's relative
     assert np.isclose(len(Key(0).scale), 7)
