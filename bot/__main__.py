@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from bot.settings import PORTAL_URL, BotSettings, settings_problem, token_help
 from composer.errors import ComposerError
+from composer.queue_settings import QueueSettings
 from composer.settings import ComposerSettings
 
 if TYPE_CHECKING:
@@ -34,15 +35,15 @@ def main() -> int:
         return 2
     try:
         composer_settings = ComposerSettings()
+        queue_settings = QueueSettings()
     except ValidationError as error:
         print(settings_problem(error, "COMPOSER_"), file=sys.stderr)
         return 2
     discord.utils.setup_logging(level=getattr(logging, settings.log_level), root=True)
     # Loaded only now: the model code takes a moment to import, and settings problems come first.
-    from bot.app import create_bot
-    from composer.service import Composer
+    from bot.app import create_bot, make_composer
 
-    composer = Composer(composer_settings, workers=settings.max_jobs)
+    composer = make_composer(settings, composer_settings, queue_settings)
     try:
         asyncio.run(_run(create_bot(settings, composer), settings.token.get_secret_value()))
     except discord.LoginFailure:

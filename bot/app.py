@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import discord
 from discord import app_commands
@@ -21,6 +22,8 @@ from bot.requests.songs import SongShelf
 from bot.requests.store import RequestStore
 from bot.requests.worker import RequestWorker
 from bot.settings import BotSettings
+from composer.queue_settings import QueueSettings
+from composer.remote import RemoteComposer
 from composer.service import Composer
 from composer.settings import ComposerSettings
 
@@ -50,7 +53,10 @@ class CadenzaBot(commands.Bot):
     """The Discord bot: commands in cogs, a composer that does the music, a queue that shares it,
     and the song requests a server files, with the worker that serves them."""
 
-    def __init__(self, settings: BotSettings, composer: Composer, jobs: JobQueue) -> None:
+    def __init__(
+        self, settings: BotSettings, composer: Composer | RemoteComposer, jobs: JobQueue, **options: Any
+    ) -> None:
+        """``options`` go to discord.py's client (the shards of a sharded bot)."""
         intents = discord.Intents.default()
         intents.message_content = True  # prefix commands read the text of messages
         super().__init__(
@@ -60,6 +66,7 @@ class CadenzaBot(commands.Bot):
             help_command=None,  # the info cog has a readable one with examples
             tree_cls=CadenzaTree,
             description="Cadenza composes music with a neural network.",
+            **options,
         )
         self.settings = settings
         self.composer = composer
@@ -93,6 +100,8 @@ class CadenzaBot(commands.Bot):
         """Stop the request worker and close the request database, then disconnect."""
         await self.request_worker.stop()
         await self.requests.close()
+        if isinstance(self.composer, RemoteComposer):
+            await self.composer.disconnect()
         await super().close()
 
     async def on_ready(self) -> None:
@@ -112,12 +121,34 @@ class CadenzaBot(commands.Bot):
         return True
 
 
-def create_bot(settings: BotSettings, composer: Composer | None = None) -> CadenzaBot:
+class ShardedCadenzaBot(CadenzaBot, commands.AutoShardedBot):
+    """The same bot on several gateway connections (shards), as Discord requires past 2,500 servers."""
+
+
+def make_composer(
+    settings: BotSettings, composer_settings: ComposerSettings, queue: QueueSettings
+) -> Composer | RemoteComposer:
+    """The composer in this process, or with ``COMPOSER_REDIS_URL`` set the workers' job queue."""
+    if queue.redis_url:
+        return RemoteComposer(composer_settings, queue)
+    return Composer(composer_settings, workers=settings.max_jobs)
+
+
+def create_bot(settings: BotSettings, composer: Composer | RemoteComposer | None = None) -> CadenzaBot:
     """A bot ready to start; without ``composer`` one is made from the ``COMPOSER_*`` settings.
 
-    The caller owns the composer: close it (``composer.close()``) once the bot has stopped.
+    With ``BOT_SHARD_COUNT`` set it is a :class:`ShardedCadenzaBot`. The caller owns the composer:
+    close it (``composer.close()``) once the bot has stopped.
     """
     if composer is None:
-        composer = Composer(ComposerSettings(), workers=settings.max_jobs)
+        composer = make_composer(settings, ComposerSettings(), QueueSettings())
     jobs = JobQueue(settings.max_jobs, settings.max_queue, settings.cooldown_seconds)
-    return CadenzaBot(settings, composer, jobs)
+    if settings.shard_count is None:
+        return CadenzaBot(settings, composer, jobs)
+    return ShardedCadenzaBot(
+        settings,
+        composer,
+        jobs,
+        shard_count=None if settings.shard_count == "auto" else settings.shard_count,
+        shard_ids=list(settings.shard_ids) or None,
+    )

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PORTAL_URL = "https://discord.com/developers/applications"
@@ -53,6 +53,12 @@ class BotSettings(BaseSettings):
         description="comma-separated role names or ids whose members moderate the song queue, "
         "besides members with Manage Server",
     )
+    shard_count: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
+        None, description="run sharded: 'auto' (Discord's recommendation) or a number; empty: one connection"
+    )
+    shard_ids: Annotated[tuple[int, ...], NoDecode] = Field(
+        (), description="comma-separated shards this process runs, when shards run in several processes"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging level")
 
     @field_validator("token")
@@ -78,6 +84,30 @@ class BotSettings(BaseSettings):
         if isinstance(value, str):
             return frozenset(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("shard_count", mode="before")
+    @classmethod
+    def _auto_in_any_case(cls, value: object) -> object:
+        return "auto" if isinstance(value, str) and value.strip().lower() == "auto" else value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: object) -> object:
+        """``0, 1`` from the environment; a collection when built in code."""
+        if isinstance(value, str):
+            return tuple(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shards_fit(cls, shard_ids: tuple[int, ...], info: ValidationInfo) -> tuple[int, ...]:
+        """Shard ids name shards of a known count, as Discord routes each server to one of them."""
+        count = info.data.get("shard_count")
+        if shard_ids and not isinstance(count, int):
+            raise ValueError("set BOT_SHARD_COUNT to the number of shards of all processes too")
+        if any(not 0 <= shard < count for shard in shard_ids):
+            raise ValueError(f"shard ids are from 0 to {count - 1} for {count} shards")
+        return shard_ids
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install everything Cadenza needs on Debian or Ubuntu: FluidSynth with a General MIDI SoundFont
-# (apt), then a virtual environment in .venv with the package and its test tools (pip).
+# and Redis for the job queue of composition workers (apt), then a virtual environment in .venv
+# with the package and its test tools (pip).
 # Safe to run again: it skips what is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ sudo=""
 need=()
 command -v fluidsynth >/dev/null || need+=(fluidsynth)
 [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need+=(fluid-soundfont-gm)
+command -v redis-server >/dev/null || need+=(redis-server)
 command -v python3 >/dev/null || need+=(python3)
 python3 -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then

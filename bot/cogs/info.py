@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import math
+from collections import Counter
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
+from redis.exceptions import RedisError
 
 from bot import __version__
 from bot.options import COMPOSE_LENGTH
 from bot.requests.embeds import request_help_embed
+from composer.remote import RemoteComposer
 
 if TYPE_CHECKING:
     from bot.app import CadenzaBot
+
+log = logging.getLogger(__name__)
+
+STATUS_LINES = 15
+"""Most shards or workers listed one by one in ``status`` (an embed field holds 1024 characters)."""
 
 
 class Info(commands.Cog):
@@ -35,8 +45,13 @@ class Info(commands.Cog):
 
     @commands.hybrid_command(name="status", description="The model, the queue, uptime and version")
     async def show_status(self, ctx: commands.Context[CadenzaBot]) -> None:
-        """Show what the bot is running and how busy it is."""
-        await ctx.reply(embed=self.status_embed())
+        """Show what the bot is running and how busy it is, with its workers and shards when it has them."""
+        embed = self.status_embed()
+        if isinstance(self.bot.composer, RemoteComposer):
+            embed.add_field(name="Workers", value=await workers_text(self.bot.composer), inline=False)
+        if isinstance(self.bot, commands.AutoShardedBot):
+            embed.add_field(name="Shards", value=shards_text(self.bot), inline=False)
+        await ctx.reply(embed=embed)
 
     def help_embed(self) -> discord.Embed:
         """The help text, with this bot's prefix, styles and limits filled in."""
@@ -125,6 +140,39 @@ class Info(commands.Cog):
         embed.add_field(name="Up since", value=discord.utils.format_dt(self.bot.started, "R"))
         embed.add_field(name="Version", value=__version__)
         return embed
+
+
+async def workers_text(composer: RemoteComposer) -> str:
+    """The composition workers alive and the jobs in their Redis queue, or why they can't be seen."""
+    try:
+        health = await composer.health()
+    except (RedisError, OSError) as error:
+        log.warning("status: the job queue is unreachable: %s", error)
+        return "⚠️ The job queue (Redis) is unreachable; pieces can't be composed now."
+    if not health.workers:
+        return f"⚠️ No worker is running; {health.jobs} pieces wait for one (`python -m composer.worker`)."
+    lines = [f"{len(health.workers)} online · {health.running} composing · {health.waiting} waiting"]
+    for worker in health.workers[:STATUS_LINES]:
+        done = f"{worker.ongoing} composing, {worker.complete} done, {worker.failed} failed"
+        lines.append(f"`{worker.name}` {done}")
+    if len(health.workers) > STATUS_LINES:
+        lines.append(f"… and {len(health.workers) - STATUS_LINES} more")
+    return "\n".join(lines)
+
+
+def shards_text(bot: commands.AutoShardedBot) -> str:
+    """The shards this process runs, each with its latency and servers, out of all the bot's shards."""
+    servers = Counter(guild.shard_id for guild in bot.guilds)
+    shards = sorted(bot.shards.items())
+    lines = [f"{len(shards)} connected here, of {bot.shard_count or 'not yet known'} in all"]
+    for shard_id, shard in shards[:STATUS_LINES]:
+        latency = "closed" if shard.is_closed() else "connecting"
+        if not shard.is_closed() and math.isfinite(shard.latency):
+            latency = f"{shard.latency * 1000:.0f} ms"
+        lines.append(f"#{shard_id}: {latency}, {servers[shard_id]} servers")
+    if len(shards) > STATUS_LINES:
+        lines.append(f"… and {len(shards) - STATUS_LINES} more")
+    return "\n".join(lines)
 
 
 async def setup(bot: CadenzaBot) -> None:
