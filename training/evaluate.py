@@ -156,7 +156,8 @@ def decoding(model: Artifact) -> tuple[dict, str]:
     if model.config.arch != "seed":
         options = SamplingOptions()
         return {}, (
-            f"default sampling (temperature {options.temperature:g}, top-p {options.top_p:g}), loop guard"
+            f"default sampling (temperature {options.temperature:g}, top-p {options.top_p:g} on the "
+            "chords, rhythm untrimmed), loop guard"
         )
     settings = {
         "sampling": SamplingOptions(top_k=1, top_p=1.0),
