@@ -18,6 +18,11 @@ PORTAL_URL = "https://discord.com/developers/applications"
 _TOKEN_SHAPE = re.compile(r"^[\w-]{20,}\.[\w-]{4,}\.[\w-]{20,}$")
 
 
+def _numbers(text: str) -> list[int]:
+    """Whole numbers separated by commas or spaces, as an environment variable lists them."""
+    return [int(part) for part in re.split(r"[,\s]+", text.strip()) if part]
+
+
 class BotSettings(BaseSettings):
     """Who the bot is, where it answers, and the limits that keep it responsive for everyone."""
 
@@ -73,9 +78,7 @@ class BotSettings(BaseSettings):
     @classmethod
     def _split_channels(cls, value: object) -> object:
         """``123, 456`` from the environment; a collection when built in code."""
-        if isinstance(value, str):
-            return frozenset(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
-        return value
+        return frozenset(_numbers(value)) if isinstance(value, str) else value
 
     @field_validator("moderator_roles", mode="before")
     @classmethod
@@ -94,9 +97,7 @@ class BotSettings(BaseSettings):
     @classmethod
     def _split_shard_ids(cls, value: object) -> object:
         """``0, 1`` from the environment; a collection when built in code."""
-        if isinstance(value, str):
-            return tuple(int(part) for part in re.split(r"[,\s]+", value.strip()) if part)
-        return value
+        return tuple(_numbers(value)) if isinstance(value, str) else value
 
     @field_validator("shard_ids")
     @classmethod
