@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -109,6 +110,7 @@ class Batcher:
             pieces = [j for j in pieces if not j.future.done()]
             if stepped is not None:
                 logits, state = stepped
+            time.sleep(0)  # let other threads (the bot's event loop above all) have the GIL now
 
     def _step(
         self, pieces: list[_Joining], logits: dict[str, np.ndarray], state: State
