@@ -93,10 +93,10 @@ async def warm_runs(
 
 
 def what_if(model: Path, length: int, reps: int, out: Path) -> dict[str, list[float]]:
-    """Stage costs apart, and the picture drawn while the audio renders instead of before it.
+    """Stage costs apart, and the picture drawn before the audio or while it renders.
 
-    The service runs its stages one after another; FluidSynth is a separate process, so the
-    picture (Python, matplotlib) could be drawn in a thread meanwhile. Same piece, same files.
+    The service draws the picture while FluidSynth (a separate process) renders and the encoder
+    works; this measures what that overlap is worth on the same piece, with the same files.
     """
     from concurrent.futures import ThreadPoolExecutor
 
@@ -365,8 +365,8 @@ def main(argv: list[str] | None = None) -> int:
         "midi": "write_midi alone (music21; in the service's MIDI stage)",
         "picture": "picture alone",
         "audio": "audio alone",
-        "apart": "picture, then audio (as the service does)",
-        "together": "picture drawn in a thread while the audio renders",
+        "apart": "picture, then audio",
+        "together": "picture drawn in a thread while the audio renders (as the service does)",
     }
     print(
         f"## Stages apart, and overlapped (what-if; same {args.length}-event piece, {len(split['key'])} runs)"
