@@ -216,7 +216,7 @@ def audio_what_if(midi: Path, reps: int, out: Path) -> list[list[str]]:
     binary, soundfont = shutil.which("fluidsynth"), find_soundfont(None)
     if binary is None or soundfont is None:
         return rows
-    base = [binary, "-ni", "-g", "0.5", "-r", "48000", "-O", "float", "-T", "wav"]
+    base = [binary, "-ni", "-g", "0.5", "-r", "24000", "-O", "float", "-T", "wav"]
     variants = {
         "FluidSynth alone, as the service runs it": [],
         "FluidSynth alone, -o synth.cpu-cores=2": ["-o", "synth.cpu-cores=2"],

@@ -16,7 +16,7 @@ would otherwise have to download the MIDI and open it elsewhere. The pipeline:
    visible (and an existing file is left alone when audio fails).
 
 Everything works in blocks, so memory stays small (a few MB) whatever the length of the piece;
-only the temporary WAV (about 23 MB a minute) lives on disk while we work.
+only the temporary WAV (about 12 MB a minute at 24 kHz) lives on disk while we work.
 
 Audio is an extra: when it cannot be made (no FluidSynth, no SoundFont, a failed render) the
 caller gets :class:`AudioUnavailable` with a reason, turns it into a warning and still delivers the
@@ -127,7 +127,7 @@ def render_audio(
     midi_path: Path,
     out_path: Path,
     soundfont: Path | None,
-    sample_rate: int = 48000,
+    sample_rate: int = 24000,
     fmt: str = "ogg",
     target_peak_db: float = -1.0,
     bitrate_kbps: int | None = None,
