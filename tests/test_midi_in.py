@@ -172,7 +172,7 @@ def test_read_essen_abc_takes_the_first_tune():
     assert_well_formed(score)
     assert len(score.parts) == 1
     assert score.metadata.get("title")
-    assert score.tempo == 100.0  # no tempo mark: the non-MIDI default
+    assert score.tempo == 200.0  # no tempo mark, written in half notes: 100 half notes a minute
 
 
 def test_band_midi_drops_drums_and_keeps_exact_times():
