@@ -7,6 +7,8 @@ buttons, limits) and drive it without a network.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 from typing import Any
 
@@ -85,8 +87,7 @@ class CadenzaBot(commands.Bot):
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         self.add_dynamic_items(PieceButton, VoteButton)
-        synced = await self.tree.sync()
-        log.info("loaded %s; %d slash commands published", self.composer.settings.model.name, len(synced))
+        await self._publish_slash_commands()
         if self.requests.path.exists():
             recovered = await self.requests.recover()
             log.info("song requests: schema version %d", await self.requests.schema_version())
@@ -95,6 +96,23 @@ class CadenzaBot(commands.Bot):
                     "%d song requests were being composed when the bot stopped; composing again", recovered
                 )
             self.request_worker.wake()
+
+    async def _publish_slash_commands(self) -> None:
+        """Send the slash commands to Discord when they differ from the last ones this data folder sent.
+
+        Discord limits how often commands may be created (200 a day), so a bot restarted in a
+        loop must not publish the same commands every time.
+        """
+        payload = [command.to_dict(self.tree) for command in self.tree.get_commands()]
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        record = self.settings.data_dir / "slash-commands.sha256"
+        name = self.composer.settings.model.name
+        if record.exists() and record.read_text().strip() == digest:
+            log.info("loaded %s; %d slash commands unchanged, not published again", name, len(payload))
+            return
+        synced = await self.tree.sync()
+        record.write_text(digest + "\n")
+        log.info("loaded %s; %d slash commands published", name, len(synced))
 
     async def close(self) -> None:
         """Stop the request worker and close the request database, then disconnect."""

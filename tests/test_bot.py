@@ -77,7 +77,23 @@ async def test_compose_answers_with_one_message_holding_midi_audio_and_picture(d
     steps = [(r.method, r.path.rsplit("/", 1)[-1]) for r in discord_fake.requests[1:]]
     assert steps == [("POST", "typing"), ("POST", "messages"), ("PATCH", "{message_id}")]
     assert discord_fake.requests[2].payload["content"] == "🎼 Composing 8 notes…"
-    assert list((discord_fake.bot.settings.data_dir).iterdir()) == []  # the job's files are gone
+    left = [p.name for p in discord_fake.bot.settings.data_dir.iterdir()]
+    assert left == ["slash-commands.sha256"]  # the job's files are gone
+
+
+PUBLISH = ("PUT", "/applications/{application_id}/commands")
+
+
+async def test_slash_commands_are_published_only_when_they_change(discord_fake, make_bot):
+    def published(fake):
+        return [r for r in fake.requests if (r.method, r.path) == PUBLISH]
+
+    assert len(published(discord_fake)) == 1  # the first start publishes them
+    await make_bot(fake=discord_fake)  # a restart with the same commands
+    assert len(published(discord_fake)) == 1
+    (discord_fake.bot.settings.data_dir / "slash-commands.sha256").write_text("an older set\n")
+    await make_bot(fake=discord_fake)  # the commands changed since the last publication
+    assert len(published(discord_fake)) == 2
 
 
 async def test_compose_without_options_takes_the_default_length_within_the_bots_cap(make_bot):
