@@ -134,6 +134,9 @@ def main() -> int:
     log.info("model %s; %d jobs at once from %s", settings.model.name, queue.worker_jobs, queue.queue_name)
     try:
         build_worker(queue, composer).run()
+    except (RedisError, OSError) as error:
+        print(f"error: the Redis in COMPOSER_REDIS_URL cannot be reached: {error}", file=sys.stderr)
+        return 2
     finally:
         composer.close()
     return 0

@@ -153,3 +153,33 @@ async def test_no_job_lease_or_result_stays_in_redis_once_the_client_has_the_pie
         await remote.compose(ComposeRequest(length=8, audio=False), tmp_path)
     async with Redis.from_url(remote.queue.redis_url) as redis:
         assert await redis.keys("arq:*") == []
+
+
+def test_a_worker_whose_redis_cannot_be_reached_says_so_in_one_line(tiny_model_path, tmp_path):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {
+        "COMPOSER_REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "COMPOSER_MODEL": str(tiny_model_path),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "composer.worker"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith("error: the Redis in COMPOSER_REDIS_URL cannot be reached")
+    )
+    assert "Traceback" not in done.stderr
