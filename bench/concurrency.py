@@ -50,7 +50,7 @@ async def burst(model: Path, count: int, length: int, batch: int, whole: bool, o
             "median": median(latencies),
             "max": max(latencies),
             "events": sum(r[1] for r in results),
-            "largest batch": composer._batcher.largest_batch if composer._batcher else 0,
+            "largest batch": composer.largest_batch,
         }
     finally:
         composer.close()

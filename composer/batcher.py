@@ -48,10 +48,10 @@ class Batcher:
         self._joining: list[_Joining] = []
         self._wake = threading.Condition()
         self._closed = False
-        self._thread = threading.Thread(target=self._run, name="composer-batcher", daemon=True)
-        self._thread.start()
         self.largest_batch = 0
         """The most pieces that ever stepped together (for benchmarks and logs)."""
+        self._thread = threading.Thread(target=self._run, name="composer-batcher", daemon=True)
+        self._thread.start()
 
     def submit(self, request: PieceRequest) -> Future[Generated]:
         """Start generating one piece; the future resolves when it is done.

@@ -216,6 +216,11 @@ class Composer:
                 self._artifact = loaded
         return self._artifact
 
+    @property
+    def largest_batch(self) -> int:
+        """The most pieces that have been generated together so far (0 before the first)."""
+        return self._batcher.largest_batch if self._batcher is not None else 0
+
     def close(self) -> None:
         """Stop the worker threads once running pieces are done."""
         self._pool.shutdown(wait=True)
