@@ -1,27 +1,25 @@
 """``python -m bot`` and the ``cadenza-bot`` script: read the settings, run the bot, stop cleanly.
 
 Problems only the person starting the bot can fix (no token, a refused token, the Message Content
-intent switched off, no model) print one line and exit with status 2, without a traceback.
+intent switched off, no model, no way to reach Discord) print one line and exit with status 2,
+without a traceback. A network that is down at start-up is tried again for
+``BOT_CONNECT_RETRY_SECONDS`` first (:mod:`bot.connect`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
-from typing import TYPE_CHECKING
 
 import discord
 from pydantic import ValidationError
 
+from bot.connect import DiscordUnreachable, start_with_retries
 from bot.settings import PORTAL_URL, BotSettings, settings_problem, token_help
 from composer.errors import ComposerError
 from composer.queue_settings import QueueSettings
 from composer.settings import ComposerSettings
-
-if TYPE_CHECKING:
-    from bot.app import CadenzaBot
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +43,13 @@ def main() -> int:
 
     composer = make_composer(settings, composer_settings, queue_settings)
     try:
-        asyncio.run(_run(create_bot(settings, composer), settings.token.get_secret_value()))
+        asyncio.run(
+            start_with_retries(
+                lambda: create_bot(settings, composer),
+                settings.token.get_secret_value(),
+                settings.connect_retry_seconds,
+            )
+        )
     except discord.LoginFailure:
         print(token_help("Discord refused BOT_TOKEN"), file=sys.stderr)
         return 2
@@ -56,6 +60,9 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    except DiscordUnreachable as error:
+        print(error, file=sys.stderr)
+        return 2
     except ComposerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -64,13 +71,6 @@ def main() -> int:
     finally:
         composer.close()
     return 0
-
-
-async def _run(bot: CadenzaBot, token: str) -> None:
-    """Connect and serve until the bot is closed (SIGTERM closes it gracefully)."""
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, lambda: asyncio.ensure_future(bot.close()))
-    async with bot:
-        await bot.start(token)
 
 
 if __name__ == "__main__":

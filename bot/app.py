@@ -59,6 +59,10 @@ class CadenzaBot(commands.Bot):
         self, settings: BotSettings, composer: Composer | RemoteComposer, jobs: JobQueue, **options: Any
     ) -> None:
         """``options`` go to discord.py's client (the shards of a sharded bot)."""
+        # The bot never joins voice channels: no "PyNaCl/davey is not installed" warnings at start.
+        for warning in ("warn_nacl", "warn_dave"):
+            if hasattr(discord.VoiceClient, warning):
+                setattr(discord.VoiceClient, warning, False)
         intents = discord.Intents.default()
         intents.message_content = True  # prefix commands read the text of messages
         super().__init__(

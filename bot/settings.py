@@ -64,6 +64,9 @@ class BotSettings(BaseSettings):
     shard_ids: Annotated[tuple[int, ...], NoDecode] = Field(
         (), description="comma-separated shards this process runs, when shards run in several processes"
     )
+    connect_retry_seconds: float = Field(
+        300.0, ge=0, description="how long to keep trying when Discord cannot be reached at start-up"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="logging level")
 
     @field_validator("token")
