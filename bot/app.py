@@ -32,6 +32,22 @@ from composer.settings import ComposerSettings
 log = logging.getLogger(__name__)
 
 EXTENSIONS = ("bot.cogs.compose", "bot.cogs.requests", "bot.cogs.info", "bot.cogs.errors")
+# What the bot needs in a channel: post pieces (in threads too), with files and embeds, and read the
+# message a member replies to with !continue. The README's invitation carries the same number.
+INVITE_PERMISSIONS = discord.Permissions(
+    send_messages=True,
+    send_messages_in_threads=True,
+    attach_files=True,
+    embed_links=True,
+    read_message_history=True,
+)
+
+
+def invite_url(application_id: int) -> str:
+    """The URL that adds the bot to a server, with its slash commands and the permissions it needs."""
+    return discord.utils.oauth_url(
+        application_id, permissions=INVITE_PERMISSIONS, scopes=("bot", "applications.commands")
+    )
 
 
 class CadenzaTree(app_commands.CommandTree):
@@ -129,6 +145,8 @@ class CadenzaBot(commands.Bot):
     async def on_ready(self) -> None:
         """Log who the bot is once it is connected."""
         log.info("connected as %s (%s) to %d servers", self.user, self.user.id, len(self.guilds))
+        if self.application_id is not None:
+            log.info("add it to a server with %s", invite_url(self.application_id))
 
     def check_channel(self, channel: discord.abc.Messageable | None) -> None:
         """Raise :class:`WrongChannel` outside ``BOT_CHANNELS`` (a thread counts as its parent channel)."""

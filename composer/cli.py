@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 
 from composer.errors import ComposerError
 from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
+from composer.settings import ComposerSettings
 
 
 def _options(p: argparse.ArgumentParser) -> None:
@@ -65,13 +65,11 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def render_files(paths: list[Path], out: Path | None, fmt: str | None) -> int:
+def render_files(settings: ComposerSettings, paths: list[Path], out: Path | None, fmt: str | None) -> int:
     """``python -m composer render``: each MIDI file checked, then rendered; returns the exit status."""
     from composer.audio import AudioUnavailable, find_soundfont, render_audio
     from composer.input_checks import scan_midi
-    from composer.settings import ComposerSettings
 
-    settings = ComposerSettings()
     fmt = fmt or settings.audio_format
     status = 0
     for path in paths:
@@ -93,19 +91,26 @@ def render_files(paths: list[Path], out: Path | None, fmt: str | None) -> int:
     return status
 
 
+def _settings_problem(error: ValidationError) -> str:
+    """One line naming the ``COMPOSER_*`` settings that are not valid."""
+    wrong = "; ".join(f"COMPOSER_{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors() if e["loc"])
+    return f"error: a setting in the environment or .env is not valid: {wrong}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the exit status."""
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=os.environ.get("COMPOSER_LOG_LEVEL", "WARNING"), format="%(levelname)s %(message)s"
-    )
+    try:
+        settings = ComposerSettings(**({"model": args.model} if getattr(args, "model", None) else {}))
+    except ValidationError as error:
+        print(_settings_problem(error), file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
     from composer.service import Composer, ComposeRequest
-    from composer.settings import ComposerSettings
 
     try:
         if args.command == "render":
-            return render_files(args.midi, args.out, args.format)
-        settings = ComposerSettings(**({"model": args.model} if args.model else {}))
+            return render_files(settings, args.midi, args.out, args.format)
         primer = None
         if args.command == "continue":
             if not args.source.is_file():
@@ -135,12 +140,6 @@ def main(argv: list[str] | None = None) -> int:
             composer.close()
     except ComposerError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
-    except ValidationError as error:
-        wrong = "; ".join(
-            f"COMPOSER_{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors() if e["loc"]
-        )
-        print(f"error: a setting in the environment or .env is not valid: {wrong}", file=sys.stderr)
         return 2
     for warning in piece.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.cadenza"
@@ -31,3 +31,11 @@ class ComposerSettings(BaseSettings):
     max_input_quarters: float = Field(20_000, ge=10, description="longest input piece, in beats")
     parse_seconds: float = Field(30, gt=0, description="time limit for reading an input piece")
     parse_memory_mb: int = Field(2048, ge=256, description="memory limit for reading an input piece")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "WARNING", description="the command line's log level (the bot's is BOT_LOG_LEVEL)"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
