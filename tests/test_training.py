@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import mido
 import numpy as np
 import pytest
@@ -12,6 +17,8 @@ from tests.conftest import scale_piece
 from training import dataset
 from training.cli import main, parser
 from training.sources import collect
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_split_is_by_piece_and_reproducible():
@@ -43,14 +50,28 @@ def test_windows_frame_and_pad():
 
 
 def test_train_on_the_bundled_corpus_with_cache(tmp_path, monkeypatch):
+    """``python -m training`` as a user runs it: quiet, its run folder beside the model."""
     monkeypatch.setenv("CADENZA_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.chdir(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")} | {"PYTHONPATH": str(REPO)}
     args = ["--corpus", "bach", "--max-files", "3", "--epochs", "1", "--units", "16", "--quiet"]
-    assert main([*args, "--out", "models/first"]) == 0
+    result = subprocess.run(
+        [sys.executable, "-m", "training", *args, "--out", "models/first"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    for chatter in ("oneDNN", "absl", "cpu_feature_guard", "rebuild TensorFlow"):
+        assert chatter not in result.stderr
+    assert result.stdout.startswith("wrote models/first.cadenza")
     loaded = artifact.load(tmp_path / "models" / "first.cadenza")
     assert loaded.vocabulary.styles == ("bach",)
     assert loaded.training["pieces"]["train"] + loaded.training["pieces"]["validation"] == 3
     assert "python -m training" in loaded.training["command"]
+    assert (tmp_path / "models" / "runs" / "first" / "state.json").is_file()
+    assert not (tmp_path / "runs").exists()  # nothing in the folder it was started from
     assert collect(["bach"], limit=3).cached == 3  # the second run parses nothing
 
 
@@ -71,7 +92,9 @@ def test_train_on_a_midi_folder_skips_broken_files(tmp_path, monkeypatch, capsys
     for i in range(3):
         _tune(folder / f"tune{i}.mid", [60 + i, 62, 64, 65, 67, 65, 64, 62, 60, 67, 72, 60])
     (folder / "broken.mid").write_bytes(b"MThd\x00\x00\x00\x06\x00\x01\x00\x05\x01")
-    assert main(["--midi-dir", str(folder), "--epochs", "1", "--units", "8", "--out", "m", "--quiet"]) == 0
+    args = ["--midi-dir", str(folder), "--epochs", "1", "--units", "8", "--quiet"]
+    assert main([*args, "--out", "m", "--runs-dir", "elsewhere"]) == 0
+    assert (tmp_path / "elsewhere" / "m" / "state.json").is_file() and not (tmp_path / "runs").exists()
     loaded = artifact.load(tmp_path / "m.cadenza")
     assert loaded.training["pieces"]["skipped"] == 1
     assert loaded.vocabulary.styles == ("mine",)

@@ -90,7 +90,7 @@ def runs(tmp_path_factory):
         child = start_child(root)
         straight = train(options("straight"), pieces())  # meanwhile
         kill_after_checkpoint(child)
-        state = json.loads((root / "runs" / "killed" / "state.json").read_text())
+        state = json.loads((root / "models" / "runs" / "killed" / "state.json").read_text())
         assert state["epochs_done"] == KILLED_AFTER and not (root / "models" / "killed.cadenza").exists()
         resumed = train(options("killed", resume=True), pieces())
     return root, root / straight.path, root / resumed.path
@@ -102,8 +102,8 @@ def test_a_killed_run_resumes_to_the_same_network(runs):
     assert straight.training["resumed"]["times"] == 0
     assert resumed.training["epochs_run"] == straight.training["epochs_run"] > KILLED_AFTER
     assert resumed.training["history"] == straight.training["history"]
-    full = json.loads((root / "runs" / "straight" / "state.json").read_text())
-    again = json.loads((root / "runs" / "killed" / "state.json").read_text())
+    full = json.loads((root / "models" / "runs" / "straight" / "state.json").read_text())
+    again = json.loads((root / "models" / "runs" / "killed" / "state.json").read_text())
     assert again["history"] == full["history"]  # unrounded floats: bit for bit
     assert again["early_stopping"] == full["early_stopping"]
     a, b = straight.weights, resumed.weights
@@ -117,7 +117,7 @@ def test_tensorboard_gets_one_event_file_per_session(runs):
     root = runs[0]
     for name, sessions in (("straight", 1), ("killed", 2)):
         for part in ("train", "validation"):
-            files = list((root / "runs" / name / "tensorboard" / part).glob("events.out.*"))
+            files = list((root / "models" / "runs" / name / "tensorboard" / part).glob("events.out.*"))
             assert len(files) == sessions, (name, part)
 
 
@@ -131,7 +131,7 @@ def test_resume_refuses_other_options_or_data(runs, monkeypatch):
 
 def test_without_resume_an_earlier_run_is_cleared_even_if_damaged(runs, tmp_path, caplog):
     folder = tmp_path / "killed"
-    shutil.copytree(runs[0] / "runs" / "killed", folder)
+    shutil.copytree(runs[0] / "models" / "runs" / "killed", folder)
     identity = json.loads((folder / "state.json").read_text())["identity"]
     (folder / "state.json").write_text('{"identity": ')  # damaged: refused for a resume, cleared otherwise
     with pytest.raises(ValueError, match="cannot be read"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -27,6 +28,28 @@ def _file_limit(text: str) -> tuple[str, int]:
     if not count.isdigit() or int(count) < 1:
         raise argparse.ArgumentTypeError(f"expected N or SOURCE=N with N at least 1, not {text!r}")
     return source or "*", int(count)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow without its start-up chatter on the console (oneDNN and CPU notes, twice).
+
+    ``TF_CPP_MIN_LOG_LEVEL=3`` (as in the Dockerfile, unless it is set already) quiets TensorFlow's
+    own log; the oneDNN notes are printed before TensorFlow reads it, so standard error points to
+    /dev/null while the import runs. An import that fails still says why: the error is raised after
+    standard error is back. With ``TF_CPP_MIN_LOG_LEVEL`` below 2 everything is shown.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules or os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("0", "1"):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as nowhere:
+            os.dup2(nowhere.fileno(), 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -59,12 +82,17 @@ def parser() -> argparse.ArgumentParser:
         help="use only the first N files of each source, or of one source (repeatable)",
     )
     p.add_argument("--max-minutes", type=float, help="time budget: stop after the last epoch that fits in it")
-    p.add_argument("--resume", action="store_true", help="go on from the last epoch saved in runs/NAME")
+    p.add_argument(
+        "--runs-dir",
+        type=Path,
+        help="folder for the run's checkpoints and logs, in RUNS_DIR/NAME (default: runs/ beside --out)",
+    )
+    p.add_argument("--resume", action="store_true", help="go on from the last epoch saved in the run folder")
     p.add_argument(
         "--tensorboard",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="write TensorBoard logs to runs/NAME/tensorboard",
+        help="write TensorBoard logs to the run folder's tensorboard/",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
@@ -92,6 +120,7 @@ def evaluate_main(argv: list[str]) -> int:
     if args.pieces < 1 or args.length < 1:
         evaluate_parser().error("--pieces and --length must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _import_tensorflow_quietly()
     from composer.errors import ModelError
     from training.evaluate import evaluate_files
 
@@ -116,6 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         if not folder.is_dir():
             parser().error(f"--midi-dir {folder} is not a folder")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    _import_tensorflow_quietly()
     from training.train import TrainOptions, train
 
     base = ModelConfig.seed() if args.arch == "seed" else ModelConfig()
@@ -138,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         max_files=dict(args.max_files),
         max_minutes=args.max_minutes,
+        runs_dir=args.runs_dir,
         resume=args.resume,
         tensorboard=args.tensorboard,
         verbose=2 if args.quiet else 1,

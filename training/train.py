@@ -54,10 +54,12 @@ class TrainOptions:
     """First N files per source name; ``\"*\"`` for every source not named."""
     max_minutes: float | None = None
     """Time budget for fitting: no epoch starts that would not finish within it."""
+    runs_dir: Path | None = None
+    """Folder of run folders (``RUNS/NAME``); None: ``runs`` beside the artifact (:func:`run_folder`)."""
     resume: bool = False
-    """Go on from the last epoch saved in ``runs/NAME`` instead of starting afresh."""
+    """Go on from the last epoch saved in the run folder instead of starting afresh."""
     tensorboard: bool = True
-    """Write TensorBoard logs to ``runs/NAME/tensorboard``."""
+    """Write TensorBoard logs to the run folder's ``tensorboard``."""
     verbose: int = 1
     """0: silent; 1: a progress bar per epoch; 2: one line per epoch."""
     workers: int | None = None
@@ -76,6 +78,14 @@ def artifact_path(out: Path) -> Path:
     """``models/NAME`` or ``models/NAME.cadenza`` -> ``models/NAME.cadenza``."""
     out = Path(out)
     return out if out.suffix == artifact.SUFFIX else out.with_name(out.name + artifact.SUFFIX)
+
+
+def run_folder(options: TrainOptions) -> Path:
+    """Where a run keeps its checkpoints, state and TensorBoard logs: ``RUNS/NAME``, with ``RUNS``
+    the ``--runs-dir`` or else ``runs`` beside the artifact (``models/runs/mine`` for ``models/mine``),
+    never relative to the working folder alone."""
+    target = artifact_path(options.out)
+    return (options.runs_dir or target.parent / "runs") / target.stem
 
 
 def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> TrainReport:
@@ -119,7 +129,7 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     )
 
     target = artifact_path(options.out)
-    run_dir = Path("runs") / target.stem
+    run_dir = run_folder(options)
     windows = [w for w in (train_windows, valid_windows) if w is not None]
     data = resume.data_digest(a for w in windows for part in (w.inputs, w.targets) for a in part.values())
     state = resume.start(run_dir, {"options": _fit_options(options), "data": data}, options.resume)
