@@ -102,10 +102,10 @@ def what_if(model: Path, length: int, reps: int, out: Path) -> dict[str, list[fl
 
     from composer import artifact
     from composer.audio import AudioUnavailable, find_soundfont, render_audio
-    from composer.events import Part, Score, notes_from_events
     from composer.generate import PieceRequest, generate
     from composer.keys import detect_key
-    from composer.midi_out import write_midi
+    from composer.midi.arrange import new_piece
+    from composer.midi.write import write_midi_file
     from composer.pianoroll import draw_piano_roll
     from composer.stepper import Stepper
 
@@ -117,12 +117,15 @@ def what_if(model: Path, length: int, reps: int, out: Path) -> dict[str, list[fl
     (piece,) = generate(Stepper(loaded.config, loaded.weights), [request])
     events = [vocabulary.decode_event(row) for row in piece.rows]
     tempo = loaded.default_tempo
-    notes = notes_from_events(events)
-    score = Score(tuple(notes), (Part("Cadenza", 0),), tempo=tempo)
+    arranged = new_piece(events, tempo=tempo, key=detect_key(events), program=0)
+    notes = arranged.notes
     soundfont = find_soundfont(None)
     figures: dict[str, list[float]] = {
         k: [] for k in ("key", "midi", "picture", "audio", "apart", "together")
     }
+
+    def write_arranged(events: list, tempo: float, path: Path) -> None:
+        write_midi_file(new_piece(events, tempo=tempo, key=detect_key(events), program=0).midi, path)
 
     def timed(key: str, fn: object, *args: object, **kwargs: object) -> None:
         start = time.perf_counter()
@@ -132,7 +135,7 @@ def what_if(model: Path, length: int, reps: int, out: Path) -> dict[str, list[fl
     for rep in range(reps):
         timed("key", detect_key, events)
         midi = out / f"what-if-{rep}.mid"
-        timed("midi", write_midi, score, midi)
+        timed("midi", write_arranged, events, tempo, midi)
         if soundfont is None:
             continue
         start = time.perf_counter()
@@ -362,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         audio_rows = audio_what_if(midi, 1 if args.quick else 3, Path(tmp)) if midi.is_file() else []
     labels = {
         "key": "detect_key alone (in the service's MIDI stage)",
-        "midi": "write_midi alone (music21; in the service's MIDI stage)",
+        "midi": "arrange and write the MIDI alone (in the service's arrange and MIDI stages)",
         "picture": "picture alone",
         "audio": "audio alone",
         "apart": "picture, then audio",

@@ -2,16 +2,17 @@
 
 Data flow, one module per job:
 
-- :mod:`composer.midi_in` reads a MIDI, MusicXML or ABC file safely into a :class:`~composer.events.Score`,
-  after :mod:`composer.input_checks` has vetted it, with :mod:`composer.score_convert` in a bounded child;
+- :mod:`composer.midi` reads a MIDI, MusicXML or ABC file safely into a :class:`~composer.events.Score`
+  that keeps the file itself, every message as it was (``composer.midi.read.read_score``);
 - :mod:`composer.events` merges its notes into one :class:`~composer.events.Event` per onset and back;
 - :mod:`composer.vocabulary` turns events into token ids, the way the model was trained;
 - :mod:`composer.model` defines the Keras network, :mod:`composer.artifact` saves and loads it with
   its vocabulary in one file;
 - :mod:`composer.stepper` runs it one step per event, :mod:`composer.sampling` and
   :mod:`composer.generate` choose the events;
-- :mod:`composer.midi_out`, :mod:`composer.audio` and :mod:`composer.pianoroll` write the MIDI,
-  the audio and the picture;
+- :mod:`composer.midi.arrange` and :mod:`composer.midi.write` write the MIDI (a continuation is
+  the user's file plus a track), :mod:`composer.audio` and :mod:`composer.pianoroll` the audio and
+  the picture;
 - :mod:`composer.service` ties it together behind ``Composer.compose`` (async) and
   ``Composer.compose_sync``; :mod:`composer.cli` is the command line.
 """

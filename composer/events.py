@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from composer.midi.smf import MidiFile
 
 TICKS_PER_QUARTER = 12
 """Grid resolution: 12 ticks a quarter note holds sixteenths (3), eighth triplets (4) and
@@ -93,17 +97,20 @@ class Note:
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """A pitched part of an input piece: its name and General MIDI program."""
+    """A pitched part of an input piece: its name, General MIDI program and MIDI channel."""
 
     name: str = ""
     program: int = 0
+    channel: int = 0
 
 
 @dataclass(frozen=True)
 class Score:
     """Everything the composer keeps of an input piece: notes, parts and the global settings.
 
-    Drum parts are already gone; ``dropped_drum_notes`` says how many notes that was.
+    The notes are what the model hears: drum parts are gone (``dropped_drum_notes`` says how many
+    notes that was). ``midi`` is the file itself, every message as it was, for writing it back
+    exactly; ``tempo`` and ``time_signature`` are the ones in force at the first note.
     """
 
     notes: tuple[Note, ...]
@@ -113,6 +120,7 @@ class Score:
     dropped_drum_notes: int = 0
     source: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    midi: MidiFile | None = field(default=None, repr=False)
 
     @property
     def length(self) -> float:

@@ -42,6 +42,13 @@ class Key:
         steps = MINOR_SCALE if self.minor else MAJOR_SCALE
         return frozenset((self.tonic + s) % 12 for s in steps)
 
+    @property
+    def signature(self) -> tuple[int, bool]:
+        """The key signature as a MIDI file writes it: sharps (negative for flats, -5 to 6) and mode."""
+        major_tonic = (self.tonic + 3) % 12 if self.minor else self.tonic
+        fifths = major_tonic * 7 % 12
+        return (fifths - 12 if fifths > 6 else fifths), self.minor
+
     def tonic_chord(self) -> tuple[int, ...]:
         """A root-position tonic triad around middle C, with the root doubled in the bass."""
         root = 48 + self.tonic

@@ -25,6 +25,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, MultipleLocator
 
 from composer.events import Note
+from composer.midi.timeline import Timeline
 
 WIDTH_PX, HEIGHT_PX, DPI = 1600, 600, 100
 """Picture size: wide enough for Discord's preview to show detail, short enough not to dominate."""
@@ -59,25 +60,28 @@ def draw_piano_roll(
     path: Path,
     *,
     tempo: float = 100.0,
+    timeline: Timeline | None = None,
     new_from: float | None = None,
     title: str = "",
 ) -> Path:
     """Draw ``notes`` as a PNG piano roll at ``path`` (written atomically) and return the path.
 
-    ``tempo`` (quarter notes a minute) turns note times into seconds for the time axis.
+    ``timeline`` turns note times (in beats) into seconds for the time axis through every tempo
+    change; without one, the piece plays at ``tempo`` quarter notes a minute throughout.
     ``new_from`` (in quarter notes) marks where a continuation starts: earlier notes are drawn grey
     as "your piece", later ones coloured as "continuation". Raises ``ValueError`` for no notes or
     a tempo that is not positive.
     """
     if not notes:
         raise ValueError("there are no notes to draw")
-    if not tempo > 0:
-        raise ValueError(f"tempo must be positive, got {tempo}")
+    if timeline is None:
+        if not tempo > 0:
+            raise ValueError(f"tempo must be positive, got {tempo}")
+        timeline = Timeline.constant(tempo)
     path = Path(path)
-    seconds_per_quarter = 60.0 / tempo
 
-    starts = np.fromiter((n.start for n in notes), float, len(notes)) * seconds_per_quarter
-    ends = np.fromiter((n.end for n in notes), float, len(notes)) * seconds_per_quarter
+    starts = timeline.seconds_at(np.fromiter((n.start for n in notes), float, len(notes)))
+    ends = timeline.seconds_at(np.fromiter((n.end for n in notes), float, len(notes)))
     pitches = np.fromiter((n.pitch for n in notes), float, len(notes))
     velocities = np.fromiter((n.velocity for n in notes), float, len(notes))
     parts = np.fromiter((n.part for n in notes), int, len(notes))
@@ -107,7 +111,7 @@ def draw_piano_roll(
 
     handles: list[Patch] = []
     if new_from is not None:
-        boundary = new_from * seconds_per_quarter
+        boundary = float(timeline.seconds_at([new_from])[0])
         is_new = starts >= boundary - 1e-9
         colours = np.where(is_new[:, None], _rgb(CONTINUATION), _rgb(PRIMER))
         alphas = np.where(is_new, alphas, alphas * 0.8)
@@ -155,7 +159,7 @@ def draw_piano_roll(
             borderaxespad=0.0,
         )
         legend.set_zorder(5)
-    subtitle = f"{len(notes):,} notes · {_clock(round(total))} · {tempo:.0f} bpm"
+    subtitle = f"{len(notes):,} notes · {_clock(round(total))} · {_tempo_text(timeline, notes)}"
     if title:
         fig.text(0.055, 0.955, title, color=TEXT, fontsize=17, fontweight="bold", va="top", ha="left")
         fig.text(0.055, 0.895, subtitle, color=MUTED, fontsize=11, va="top", ha="left")
@@ -163,6 +167,14 @@ def draw_piano_roll(
         fig.text(0.055, 0.935, subtitle, color=MUTED, fontsize=12, va="top", ha="left")
 
     return _save_atomically(fig, path)
+
+
+def _tempo_text(timeline: Timeline, notes: Sequence[Note]) -> str:
+    """The tempo the piece plays at, or the range it moves through: "96 bpm", "72–130 bpm"."""
+    end = timeline.tick(max(n.end for n in notes))
+    bpms = [60_000_000 / us for tick, us in timeline.tempos if tick < end] or [timeline.tempo_at(0)]
+    low, high = round(min(bpms)), round(max(bpms))
+    return f"{low} bpm" if low == high else f"{low}–{high} bpm"
 
 
 def _draw_keyboard_rows(ax: Axes, low: int, high: int, x_max: float) -> None:

@@ -26,19 +26,12 @@ from composer import artifact as artifacts
 from composer.audio import AudioInfo, AudioUnavailable, find_soundfont, render_audio
 from composer.batcher import Batcher
 from composer.errors import InvalidOptionError
-from composer.events import (
-    TICKS_PER_QUARTER,
-    Event,
-    Part,
-    Score,
-    events_from_notes,
-    notes_from_events,
-    quarters_to_ticks,
-)
+from composer.events import TICKS_PER_QUARTER, Event, Score, events_from_notes
 from composer.generate import Generated, PieceRequest
 from composer.keys import Key, detect_key, parse_key, shift_between
-from composer.midi_in import ReadLimits, read_score
-from composer.midi_out import write_midi
+from composer.midi import arrange
+from composer.midi.read import ReadLimits, read_score
+from composer.midi.write import write_midi_file
 from composer.pianoroll import draw_piano_roll
 from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
 from composer.settings import ComposerSettings
@@ -280,7 +273,10 @@ class Composer:
         if request.primer is not None:
             source = read_score(request.primer, self.limits(), name=request.primer_name)
             if source.dropped_drum_notes:
-                warnings.append(f"Left out {source.dropped_drum_notes} drum notes of your piece.")
+                warnings.append(
+                    f"The {source.dropped_drum_notes} drum notes of your piece stay as they are; "
+                    "the new part has no drums."
+                )
             lap("read")
         primer_events = events_from_notes(source.notes) if source else []
         wanted_key = parse_key(request.key) if request.key else None
@@ -332,12 +328,23 @@ class Composer:
         new_events = [e.transposed(shift) for e in new_events] if shift else new_events
         key = wanted_key or detect_key(new_events if source is None else primer_events + new_events)
 
-        tempo = float(request.tempo or (source.tempo if source else self.load().tempo_for(style)))
-        program = resolve_program(
-            request.instrument, default=source.parts[0].program if source and source.parts else 0
-        )
-        output, new_from = _arrange(source, new_events, primer_events, tempo, program, request.new_part_only)
-        seconds = output.length * 60.0 / tempo
+        if source is None:
+            program = resolve_program(request.instrument)
+            tempo = float(request.tempo or self.load().tempo_for(style))
+            output = arrange.new_piece(
+                new_events, tempo=tempo, key=key, program=program, title=f"Cadenza · {key} · seed {seed}"
+            )
+        else:
+            asked = resolve_program(request.instrument) if request.instrument not in (None, "") else None
+            output = arrange.continuation(
+                source,
+                primer_events,
+                new_events,
+                program=asked,
+                tempo=request.tempo,
+                new_part_only=request.new_part_only,
+            )
+        lap("arrange")
 
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -345,7 +352,7 @@ class Composer:
         scratch = Path(tempfile.mkdtemp(prefix=".cadenza-", dir=out_dir))
         rendering: Future[tuple[AudioInfo | None, float]] | None = None
         try:
-            midi = write_midi(output, scratch / f"{stem}.mid")
+            midi = write_midi_file(output.midi, scratch / f"{stem}.mid")
             lap("midi")
             overlap_started = time.perf_counter()
             if request.audio:  # FluidSynth and the encoder work while the picture is drawn
@@ -356,8 +363,8 @@ class Composer:
                 picture = draw_piano_roll(
                     output.notes,
                     scratch / f"{stem}.png",
-                    tempo=tempo,
-                    new_from=new_from,
+                    timeline=output.timeline,
+                    new_from=output.new_from,
                     title=f"Cadenza · {key} · seed {seed}",
                 )
                 lap("picture")
@@ -387,10 +394,10 @@ class Composer:
             seed=seed,
             events=len(new_events) - (1 if wanted_key is not None else 0),
             primer_events=len(primer_events) if source else 0,
-            seconds=round(seconds, 2),
+            seconds=round(output.seconds, 2),
             key=str(key),
-            tempo=tempo,
-            program=program,
+            tempo=round(output.tempo, 2),
+            program=output.program,
             style=style,
             ended_naturally=result.ended_naturally,
             mapped_values=plan.mapped_values,
@@ -421,28 +428,3 @@ def _ring_out(event: Event) -> Event:
     """A last event held for at least a half note, so a forced ending sounds like one."""
     hold = max(event.duration, 2 * TICKS_PER_QUARTER)
     return replace(event, duration=hold, ioi=hold)
-
-
-def _arrange(
-    source: Score | None,
-    new_events: list[Event],
-    primer_events: list[Event],
-    tempo: float,
-    program: int,
-    new_part_only: bool,
-) -> tuple[Score, float | None]:
-    """The output score, and where the new part starts (for the picture) when it follows a piece."""
-    if source is None:
-        notes = notes_from_events(new_events)
-        return Score(tuple(notes), (Part("Cadenza", program),), tempo=tempo), None
-    # The new part starts where the primer's last event ends on the grid.
-    onset_ticks = quarters_to_ticks(max(n.start for n in source.notes))
-    start = (onset_ticks + primer_events[-1].ioi) / TICKS_PER_QUARTER
-    if new_part_only:
-        notes = notes_from_events(new_events)
-        return Score(tuple(notes), (Part("Cadenza", program),), tempo, source.time_signature), None
-    part_index = len(source.parts)
-    new_notes = notes_from_events(new_events, start=start, part=part_index)
-    parts = (*source.parts, Part("Cadenza continuation", program))
-    score = Score((*source.notes, *new_notes), parts, tempo, source.time_signature)
-    return score, start

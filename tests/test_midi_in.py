@@ -14,9 +14,9 @@ from music21 import chord, corpus, instrument, meter, note, stream, tempo, tie
 
 from composer.errors import InputFileError, InputLimitError
 from composer.events import Score
-from composer.input_checks import MidiScan, ReadLimits, detect_format, scan_midi
-from composer.midi_in import read_score
-from composer.score_convert import score_from_stream
+from composer.midi.checks import MidiScan, ReadLimits, detect_format, scan_midi
+from composer.midi.read import read_score
+from composer.midi.streams import score_from_stream
 
 MIDI_DIR = Path(music21.__file__).parent / "midi" / "testPrimitive"
 MIDI_FILES = sorted(MIDI_DIR.glob("test*.mid"))
@@ -363,7 +363,7 @@ def test_oversize_file(tmp_path: Path):
 
 
 def test_parse_timeout():
-    data = (MIDI_DIR / "test03.mid").read_bytes()
+    data = BACH[0].read_bytes()  # MIDI is read in-process; MusicXML goes to music21 in a child
     with pytest.raises(InputLimitError, match=r"took longer than 0.001 s to read"):
         read_score(data, ReadLimits(parse_seconds=0.001))
 
@@ -380,9 +380,19 @@ def test_too_many_tracks():
         read_score(data, ReadLimits(max_tracks=2))
 
 
-def test_smpte_division():
-    data = raw_midi(b"\x00\x90\x3c\x64\x10\x80\x3c\x00" + END_OF_TRACK, division=0xE728)
-    with pytest.raises(InputFileError, match="SMPTE"):
+def test_smpte_division_counts_two_beats_a_second():
+    # 25 frames a second, 40 ticks a frame: 1,000 ticks a second; a note of 500 ticks after 1,000
+    body = b"\x87\x68\x90\x3c\x64\x83\x74\x80\x3c\x00" + END_OF_TRACK
+    data = raw_midi(body, division=0xE728)
+    assert scan_midi(data, ReadLimits()).quarters == 3.0
+    score = read_score(data)
+    assert [(n.pitch, n.start, n.end) for n in score.notes] == [(60, 2.0, 3.0)]
+    assert score.midi is not None and score.midi.division == 0xE728
+
+
+def test_bad_smpte_rate_is_damaged():
+    data = raw_midi(b"\x00\x90\x3c\x64\x10\x80\x3c\x00" + END_OF_TRACK, division=0xEC28)  # 20 fps
+    with pytest.raises(InputFileError, match="SMPTE time division"):
         scan_midi(data, ReadLimits())
 
 
@@ -418,9 +428,9 @@ def test_running_status_unknown_chunks_and_trailing_junk_are_accepted():
 
 def test_format_2_midi_is_refused_clearly():
     data = raw_midi(b"\x00\x90\x3c\x64\x60\x3c\x00" + END_OF_TRACK, fmt=2)
-    assert scan_midi(data, ReadLimits()).format == 2
-    with pytest.raises(InputFileError, match="format-2"):
-        read_score(data)
+    for read in (scan_midi, read_score):
+        with pytest.raises(InputFileError, match="format-2"):
+            read(data)
 
 
 def test_zip_bomb_mxl():

@@ -8,9 +8,11 @@ import music21
 import pretty_midi
 import pytest
 
-from composer.events import Part, Score, events_from_notes, notes_from_events
-from composer.midi_in import read_score
-from composer.midi_out import write_midi
+from composer.events import events_from_notes
+from composer.keys import Key
+from composer.midi.arrange import new_piece
+from composer.midi.read import read_score
+from composer.midi.write import write_midi_file
 from composer.vocabulary import Vocabulary
 
 TEST_MIDI = Path(music21.__file__).parent / "midi" / "testPrimitive"
@@ -30,8 +32,8 @@ def test_events_survive_midi_and_vocabulary(path, tmp_path):
     events = events_from_notes(read_score(path).notes)
     assert len(events) > 10
     # Through a MIDI file written by the composer and read back.
-    score = Score(tuple(notes_from_events(events)), (Part("piano", 0),), tempo=90)
-    written = write_midi(score, tmp_path / "out.mid")
+    piece = new_piece(events, tempo=90, key=Key(0), program=0)
+    written = write_midi_file(piece.midi, tmp_path / "out.mid")
     assert events_from_notes(read_score(written).notes) == events
     # The file is a proper MIDI file for other readers too.
     pm = pretty_midi.PrettyMIDI(str(written))

@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 from composer.errors import InputFileError, InvalidOptionError
-from composer.midi_in import read_score
+from composer.midi.read import read_score
 from composer.service import Composer, ComposeRequest, resolve_program
 from composer.settings import ComposerSettings
 

@@ -80,7 +80,7 @@ def _parse_trusted(args: tuple[str, str]) -> tuple[list[Piece], list[tuple[str, 
     path, style = args
     from music21 import converter, stream
 
-    from composer.score_convert import score_from_stream
+    from composer.midi.streams import score_from_stream
 
     try:
         parsed = converter.parse(path)
@@ -105,7 +105,7 @@ def _parse_user(args: tuple[str, str]) -> tuple[list[Piece], list[tuple[str, str
     """Parse one file of a user's folder under the composer's safety limits."""
     path, style = args
     from composer.errors import ComposerError
-    from composer.midi_in import read_score
+    from composer.midi.read import read_score
 
     try:
         score = read_score(Path(path))

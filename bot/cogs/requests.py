@@ -34,7 +34,7 @@ from bot.requests.embeds import (
 from bot.requests.parse import parse_request
 from bot.requests.store import GuildRules, SongRequest
 from bot.requests.worker import compose_request
-from composer.input_checks import check_music
+from composer.midi.checks import check_music
 from composer.service import resolve_program
 
 if TYPE_CHECKING:

@@ -3,18 +3,16 @@
 Every input is treated as hostile. The data flow is:
 
 1. :func:`read_score` takes a path or raw bytes, refuses empty and over-size input before
-   anything else, and :func:`~composer.input_checks.detect_format` decides the format from the
+   anything else, and :func:`~composer.midi.checks.detect_format` decides the format from the
    *content*.
-2. MIDI bytes are walked by :func:`~composer.input_checks.scan_midi` before anything parses
-   them; the walk also yields a normalized copy (known chunks only, each cut at its
-   end-of-track), which is what gets parsed.
-3. The bytes go to a private temporary file and are parsed in a *separate process*
-   (forkserver with music21 preloaded, spawn where forkserver is missing) that runs under an
-   address-space limit and a wall-clock deadline; a child that overruns either is killed.
-4. In the child, :mod:`composer.score_convert` turns the file into plain
-   :class:`~composer.events.Note`/:class:`~composer.events.Part` values (drums dropped and
-   counted), the note count and length are checked once more, and the picklable
-   :class:`~composer.events.Score` comes back through a pipe.
+2. MIDI is read in this process by :mod:`composer.midi.smf`, a pure-Python reader that keeps
+   every message and enforces the limits as it walks (bounded work, no parser to sandbox), and
+   :mod:`composer.midi.notes` pairs its notes as a synthesizer would.
+3. MusicXML and ABC go to music21 in a *separate process* (forkserver with music21 preloaded,
+   spawn where forkserver is missing) under an address-space limit and a wall-clock deadline;
+   a child that overruns either is killed. The child turns the score into a MIDI file with
+   music21's own translation (tempo changes and dynamics included) and reads that file back the
+   same way as an uploaded one, so every format reaches the composer as a MIDI file kept whole.
 
 Every failure a user can cause is an :class:`~composer.errors.InputFileError` (or its
 subclass :class:`~composer.errors.InputLimitError` for broken limits) with a one-line message.
@@ -36,12 +34,13 @@ import re
 import signal
 import tempfile
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
 from composer.errors import ComposerError, InputFileError, InputLimitError
 from composer.events import Score
-from composer.input_checks import (
+from composer.midi.checks import (
     DEFAULT_LIMITS,
     FORMAT_NAMES,
     MXL_MAX_EXPANSION,
@@ -50,14 +49,15 @@ from composer.input_checks import (
     detect_format,
     mxl_members,
     quoted_name,
-    walk_midi,
+    read_midi,
 )
-from composer.score_convert import OTHER_DEFAULT_TEMPO, score_from_midi, score_from_stream
+from composer.midi.notes import score_from_smf
+from composer.midi.streams import OTHER_DEFAULT_TEMPO, score_from_stream, stream_to_midi
 
 __all__ = ["ReadLimits", "read_score"]
 
-_SUFFIXES = {"midi": ".mid", "musicxml": ".musicxml", "mxl": ".mxl", "abc": ".abc"}
-_M21_FORMATS = {"midi": "midi", "musicxml": "musicxml", "mxl": "musicxml", "abc": "abc"}
+_SUFFIXES = {"musicxml": ".musicxml", "mxl": ".mxl", "abc": ".abc"}
+_M21_FORMATS = {"musicxml": "musicxml", "mxl": "musicxml", "abc": "abc"}
 
 _STARTUP_SECONDS = 60.0
 """How long the parsing process may take to start (import music21) before the parse clock runs."""
@@ -88,12 +88,8 @@ def read_score(source: str | Path | bytes, limits: ReadLimits = DEFAULT_LIMITS, 
         raise InputLimitError(f"{label} is {len(data):,} bytes; the limit is {limits.max_bytes:,} bytes.")
     fmt = detect_format(data, name)
     if fmt == "midi":
-        scan, data = walk_midi(data, limits, name)
-        if scan.format == 2:
-            raise InputFileError(
-                f"{label} is a format-2 MIDI file (independent sequences), which Cadenza cannot read."
-            )
-    elif fmt == "mxl":
+        return score_from_smf(read_midi(data, limits, name), clean_name(name), label)
+    if fmt == "mxl":
         unpacked = sum(info.file_size for info in mxl_members(data))
         if unpacked > MXL_MAX_EXPANSION * limits.max_bytes:
             raise InputLimitError(
@@ -209,7 +205,7 @@ def _child_main(conn: Any, path: str, fmt: str, limits: ReadLimits, source: str)
         import music21.converter  # noqa: F401  (before "ready": import time is not parse time)
 
         conn.send(("ready", None))
-        score = _parse_file(path, fmt, source)
+        score = _parse_file(path, fmt, source, limits)
         if len(score.notes) > limits.max_notes:
             raise InputLimitError(
                 f"{label} has {len(score.notes):,} notes; the limit is {limits.max_notes:,}."
@@ -230,6 +226,9 @@ def _child_main(conn: Any, path: str, fmt: str, limits: ReadLimits, source: str)
             conn, ("file", f"{label} could not be read as {FORMAT_NAMES[fmt]}: it is nested too deeply.")
         )
     except Exception as exc:
+        if isinstance(exc, zlib.error) and str(exc).startswith("Error -4 "):  # Z_MEM_ERROR: out of memory
+            _send_quietly(conn, ("memory", None))
+            return
         reason = _short_reason(exc, path, source)
         _send_quietly(conn, ("file", f"{label} could not be read as {FORMAT_NAMES[fmt]}: {reason}"))
     finally:
@@ -254,17 +253,17 @@ def _limit_resources(limits: ReadLimits) -> None:
             resource.setrlimit(which, (value, hard))
 
 
-def _parse_file(path: str, fmt: str, source: str) -> Score:
-    """Parse the temporary file with music21 (no pickle cache) and convert it."""
+def _parse_file(path: str, fmt: str, source: str, limits: ReadLimits) -> Score:
+    """Parse the temporary file with music21 (no pickle cache) and read it back as MIDI."""
     from music21 import converter
 
-    if fmt == "midi":
-        return score_from_midi(Path(path).read_bytes(), source)
     keywords: dict[str, Any] = {"forceSource": True, "storePickle": False}
     if fmt == "abc":
         keywords["number"] = _first_abc_tune(path)  # a song book would otherwise be parsed whole
     parsed = converter.parseFile(path, format=_M21_FORMATS[fmt], **keywords)
-    return score_from_stream(parsed, source, default_tempo=OTHER_DEFAULT_TEMPO)
+    notation = score_from_stream(parsed, source, default_tempo=OTHER_DEFAULT_TEMPO)
+    midi = read_midi(stream_to_midi(parsed, notation.tempo), limits, source)
+    return score_from_smf(midi, source, quoted_name(source), notation.metadata)
 
 
 _ABC_REFERENCE = re.compile(rb"^[ \t]*X:[ \t]*(\d{1,9})[ \t]*\r?$", re.MULTILINE)

@@ -1,8 +1,8 @@
-"""From a parsed file to a :class:`~composer.events.Score` of plain, picklable values.
+"""music21 streams (MusicXML, ABC, the training corpus) as plain, picklable values.
 
-:func:`score_from_midi` reads MIDI with music21's event parser and pairs notes itself;
-:func:`score_from_stream` converts any music21 stream (MusicXML, ABC, the training corpus).
-Both drop and count drum notes, and keep exact note times.
+:func:`score_from_stream` converts any music21 stream into a :class:`~composer.events.Score`,
+dropping and counting drum notes and keeping exact note times; :func:`stream_to_midi` writes it
+as MIDI with music21's own translation, for a user's score to be kept whole like a MIDI file.
 """
 
 from __future__ import annotations
@@ -16,107 +16,32 @@ from typing import Any
 
 from composer.errors import InputFileError
 from composer.events import Note, Part, Score
-from composer.input_checks import DRUM_CHANNEL, quoted_name
+from composer.midi.checks import quoted_name
+from composer.midi.smf import DRUM_CHANNEL
 
 _MIN_TEMPO, _MAX_TEMPO = 10.0, 1000.0
 """Tempo marks outside this range (BPM) are clamped: a hostile file can say anything."""
 
-MIDI_DEFAULT_TEMPO = 120.0
-"""The tempo of a MIDI file with no tempo event, by the MIDI standard."""
 OTHER_DEFAULT_TEMPO = 100.0
 """The tempo of a score with no tempo mark."""
 
 
-def score_from_midi(data: bytes, source: str = "") -> Score:
-    """Read MIDI bytes with music21's MIDI parser into a :class:`Score`, note times exact.
+def stream_to_midi(stream: Any, tempo: float) -> bytes:
+    """The MIDI bytes music21 writes for ``stream``, with tempo changes, dynamics and ties.
 
-    This takes music21's own event reader (``music21.midi.MidiFile``) and pairs note-ons with
-    note-offs itself, skipping music21's notation step (bars, voices, ties, rests) that a MIDI
-    performance does not need: that step is most of music21's MIDI reading time and can move
-    a held chord's end across a barline. One part per track and channel; channel 10 is drums.
+    A score without a tempo mark gets one at ``tempo`` (quarter notes a minute) first, so that it
+    plays at the tempo :func:`score_from_stream` judged for it rather than music21's 120.
     """
     from music21 import midi
+    from music21 import stream as m21stream
+    from music21 import tempo as m21tempo
 
-    midi_file = midi.MidiFile()
-    midi_file.readstr(data)
-    per_quarter = midi_file.ticksPerQuarterNote
-    tempo: float | None = None
-    time_signature: tuple[int, int] | None = None
-    found: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
-    programs: dict[tuple[int, int], int] = {}
-    names: dict[int, str] = {}
-    drums = 0
-    for number, track in enumerate(midi_file.tracks):
-        tick = 0
-        sounding: dict[tuple[int, int], list[tuple[int, int]]] = {}
-        for event in track.events:
-            if event.isDeltaTime():
-                tick += event.time
-            elif event.isNoteOn():
-                if event.channel == DRUM_CHANNEL + 1:
-                    drums += 1
-                else:
-                    sounding.setdefault((event.channel, event.pitch), []).append((tick, event.velocity))
-            elif event.isNoteOff():
-                started = sounding.get((event.channel, event.pitch))
-                if started:
-                    start, velocity = started.pop(0)
-                    found.setdefault((number, event.channel), []).append((event.pitch, start, tick, velocity))
-            elif event.type == midi.ChannelVoiceMessages.PROGRAM_CHANGE:
-                programs.setdefault((number, event.channel), int(event.data))
-            elif event.type == midi.MetaEvents.SET_TEMPO and tempo is None and len(event.data) >= 3:
-                tempo = 60_000_000 / max(1, int.from_bytes(event.data[:3], "big"))
-            elif (
-                event.type == midi.MetaEvents.TIME_SIGNATURE
-                and time_signature is None
-                and len(event.data) >= 2
-            ):
-                time_signature = (event.data[0], 2 ** min(event.data[1], 6))
-            elif event.type == midi.MetaEvents.SEQUENCE_TRACK_NAME and number not in names:
-                names[number] = _printable(bytes(event.data).decode("latin-1"))
-        for (channel, pitch), started in sounding.items():  # never released: they end with the track
-            for start, velocity in started:
-                found.setdefault((number, channel), []).append((pitch, start, max(tick, start + 1), velocity))
-    notes: list[Note] = []
-    parts: list[Part] = []
-    for key in sorted(found):
-        index = len(parts)
-        program = programs.get(key, 0)
-        parts.append(Part(names.get(key[0]) or _program_name(program), program))
-        notes.extend(
-            Note(pitch, start / per_quarter, end / per_quarter, velocity, index)
-            for pitch, start, end, velocity in found[key]
-        )
-    if not notes:
-        what = "only drums" if drums else "no notes"
-        raise InputFileError(f"{quoted_name(source)} has {what}: Cadenza needs pitched notes.")
-    notes.sort(key=lambda n: (n.start, n.pitch, n.part, n.end))
-    numerator, denominator = time_signature or (4, 4)
-    if not 1 <= numerator <= 64:
-        numerator, denominator = 4, 4
-    return Score(
-        notes=tuple(notes),
-        parts=tuple(parts),
-        tempo=min(_MAX_TEMPO, max(_MIN_TEMPO, tempo or MIDI_DEFAULT_TEMPO)),
-        time_signature=(numerator, denominator),
-        dropped_drum_notes=drums,
-        source=source,
-    )
-
-
-def _program_name(program: int) -> str:
-    """The General MIDI instrument name of a program, as music21 knows it."""
-    from music21 import instrument
-
-    try:
-        return instrument.instrumentFromMidiProgram(program).instrumentName or ""
-    except instrument.InstrumentException:
-        return ""
-
-
-def _printable(text: str) -> str:
-    """A track name without control characters, at most 60 characters."""
-    return "".join(ch for ch in text if ch.isprintable()).strip()[:60]
+    if isinstance(stream, m21stream.Opus):
+        stream = next(iter(stream.scores), stream)
+    if not _earliest(stream, m21tempo.MetronomeMark):
+        first = next(iter(stream.getElementsByClass(m21stream.Part)), stream)
+        first.insert(0, m21tempo.MetronomeMark(number=round(tempo, 3)))
+    return midi.translate.music21ObjectToMidiFile(stream).writestr()
 
 
 def score_from_stream(stream: Any, source: str = "", *, default_tempo: float = OTHER_DEFAULT_TEMPO) -> Score:

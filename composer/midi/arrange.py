@@ -1,0 +1,122 @@
+"""From generated events to the file people get: a new piece, or the user's file plus a new part.
+
+The new part of a continuation starts where the user's music ends on the model's grid, in the
+beats of the user's file, so it follows the file's tempo map; its loudness is matched to the
+last notes of the user's piece, so the seam does not sound like another recording.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from statistics import fmean
+
+from composer.events import TICKS_PER_QUARTER, Event, Note, Score, notes_from_events
+from composer.keys import Key
+from composer.midi.notes import main_channel
+from composer.midi.smf import PROGRAM_CHANGE, MidiFile
+from composer.midi.timeline import Timeline
+from composer.midi.write import (
+    RESOLUTION,
+    channel_state,
+    continuation_midi,
+    new_part_controllers,
+    piece_midi,
+)
+
+SEAM_NOTES = 16
+"""How many notes either side of the seam set the loudness the new part is matched to."""
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """The output file and what is needed to show it: every pitched note, the timeline, the seam."""
+
+    midi: MidiFile
+    notes: tuple[Note, ...]
+    """Pitched notes in beats, the user's first (for the picture)."""
+    timeline: Timeline
+    new_from: float | None
+    """Where the new part starts, in beats, when it follows the user's piece in the same file."""
+    tempo: float
+    """The tempo the new part starts at."""
+    program: int
+    """The General MIDI program the new part plays."""
+
+    @property
+    def seconds(self) -> float:
+        """How long the piece plays, through every tempo change."""
+        end = max(n.end for n in self.notes)
+        return float(self.timeline.seconds_at([end])[0])
+
+
+def new_piece(
+    events: Sequence[Event], *, tempo: float, key: Key, program: int, title: str = ""
+) -> Arrangement:
+    """A new piece at one tempo, in 4/4, with the key's signature."""
+    timeline = replace(
+        Timeline.constant(tempo, RESOLUTION),
+        time_signatures=((0, (4, 4)),),
+        key_signatures=((0, key.signature),),
+    )
+    notes = tuple(notes_from_events(events))
+    midi = piece_midi(notes, timeline, program=program, title=title)
+    return Arrangement(midi, notes, timeline, None, tempo, program)
+
+
+def continuation(
+    source: Score,
+    primer: Sequence[Event],
+    events: Sequence[Event],
+    *,
+    program: int | None,
+    tempo: float | None,
+    new_part_only: bool,
+) -> Arrangement:
+    """The user's file plus a new track playing ``events``, or (``new_part_only``) that part alone.
+
+    ``program`` and ``tempo`` are the ones asked for (None keeps what is in force at the seam).
+    """
+    if source.midi is None:
+        raise ValueError("a continuation needs the user's MIDI file")
+    timeline = Timeline.of(source.midi)
+    start = max(n.start for n in source.notes) + primer[-1].ioi / TICKS_PER_QUARTER
+    start_tick = timeline.tick(start)
+    channel = main_channel(source)
+    state = channel_state(source.midi, channel, start_tick)
+    bpm = tempo or timeline.tempo_at(start_tick)
+    new_notes = _match_loudness(source.notes, notes_from_events(events, start=start))
+    if program is None:
+        program = state.get(PROGRAM_CHANGE, 0)
+    if new_part_only:
+        shifted = tuple(replace(n, start=n.start - start, end=n.end - start, part=0) for n in new_notes)
+        key = timeline.key_signature_at(start_tick)
+        alone = Timeline(
+            RESOLUTION,
+            Timeline.constant(bpm).tempos,
+            ((0, timeline.time_signature_at(start_tick)),),
+            ((0, key),) if key is not None else (),
+        )
+        midi = piece_midi(
+            shifted,
+            alone,
+            program=program,
+            name="Cadenza continuation",
+            channel=channel,
+            controllers=new_part_controllers(state),
+        )
+        return Arrangement(midi, shifted, alone, None, bpm, program)
+    midi = continuation_midi(source.midi, new_notes, channel=channel, program=program, tempo=tempo)
+    part = len(source.parts)
+    notes = (*source.notes, *(replace(n, part=part) for n in new_notes))
+    return Arrangement(midi, notes, Timeline.of(midi), start, bpm, program)
+
+
+def _match_loudness(before: Sequence[Note], after: list[Note]) -> list[Note]:
+    """``after`` made as loud at its start as ``before`` is at its end (same shape, shifted)."""
+    if not before or not after:
+        return after
+    ending = sorted(before, key=lambda n: n.start)[-SEAM_NOTES:]
+    opening = sorted(after, key=lambda n: n.start)[:SEAM_NOTES]
+    shift = round(fmean(n.velocity for n in ending) - fmean(n.velocity for n in opening))
+    return [replace(n, velocity=max(1, min(127, n.velocity + shift))) for n in after]
