@@ -1,5 +1,11 @@
 """``python -m composer``: see :mod:`composer.cli`."""
 
-from composer.cli import main
+import sys
+
+try:
+    from composer.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the program starts: one line, as later
+    print("stopped (Ctrl-C).", file=sys.stderr)
+    raise SystemExit(130) from None
 
 raise SystemExit(main())

@@ -1,93 +1,202 @@
 """Command line: ``python -m composer compose 500``, ``python -m composer continue song.mid`` and
 ``python -m composer render song.mid`` (audio for MIDI files you already have).
 
-Errors a user can cause print one line and exit with status 2; nothing half-written is left.
+Errors a user can cause print one line and exit with status 2, Ctrl-C one line and status 130;
+nothing half-written is left, and neither is an output folder that a failed run created empty.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from composer.errors import ComposerError
-from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P
-from composer.settings import ComposerSettings
+from composer.cli_parser import DefaultsHelp, OneLineParser
+from composer.errors import ComposerError, InvalidOptionError
+from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
+from composer.settings import DEFAULT_MODEL, ComposerSettings
+
+MAX_LENGTH = 2000  # the composer's own cap (composer.service.MAX_LENGTH), kept here to stay light
 
 
-def _options(p: argparse.ArgumentParser) -> None:
-    """Options shared by both commands."""
-    p.add_argument("--out", type=Path, default=Path("out"), help="folder for the files (default: out/)")
-    p.add_argument("--seed", type=int, help="same seed and options, same piece")
+class ModelFacts:
+    """What ``--help`` and the length message say about a model, read without its weights (2 ms)."""
+
+    def __init__(self, path: Path) -> None:
+        """Read ``path``'s styles and tempo defaults; a model that cannot be read just says nothing."""
+        from composer import artifact
+
+        try:
+            document = artifact.read_document(path)
+        except (ComposerError, OSError, ValueError, KeyError):
+            document = {}
+        self.styles: tuple[str, ...] = tuple(document.get("vocabulary", {}).get("styles", ()))
+        self.defaults: dict = document.get("defaults", {})
+
+    def how_long(self, length: int, style: str | None, tempo: float | None) -> str:
+        """``2000 make about 11 minutes of bach at 100 bpm``, from the style's tempo and its notes'
+        pace in the training music; empty for models that did not record that pace."""
+        style = style or (self.styles[0] if self.styles else None)
+        per_event = self.defaults.get("quarters_per_event_by_style", {}).get(style)
+        bpm = tempo or self.defaults.get("tempo_by_style", {}).get(style) or self.defaults.get("tempo")
+        if not per_event or not bpm:
+            return ""
+        return f"{length} make about {length * per_event / bpm:.0f} minutes of {style} at {bpm:g} bpm"
+
+
+def _sampling(option: str, cast: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse type that checks a sampling option the way the composer does, so that a wrong
+    value is named by its flag (``argument --top-p: must be above 0...``)."""
+
+    def check(text: str) -> float:
+        value = cast(text)  # a ValueError reads "invalid float value: 'x'"
+        try:
+            SamplingOptions(**{option: value})
+        except InvalidOptionError as error:
+            raise argparse.ArgumentTypeError(str(error).removeprefix(f"{option} ")) from None
+        return value
+
+    check.__name__ = cast.__name__
+    return check
+
+
+def _options(p: argparse.ArgumentParser, facts: ModelFacts) -> None:
+    """Options shared by compose and continue."""
+    p.add_argument("--out", type=Path, default=Path("out"), help="folder for the files")
+    p.add_argument("--seed", type=int, help="same seed and options, same piece (default: random, printed)")
     p.add_argument(
         "--temperature",
-        type=float,
+        type=_sampling("temperature", float),
         default=DEFAULT_TEMPERATURE,
         help="lower is safer, higher wilder (0.05-3)",
     )
-    p.add_argument("--top-k", type=int, default=0, help="sample among the k likeliest (0: off)")
-    p.add_argument("--top-p", type=float, default=DEFAULT_TOP_P, help="nucleus sampling mass (1: off)")
-    p.add_argument("--tempo", type=float, help="beats a minute (20-300)")
-    p.add_argument("--transpose", type=int, default=0, help="semitones up or down")
-    p.add_argument("--instrument", help="General MIDI program 0-127 or a name such as violin")
-    p.add_argument("--style", help="a style the model was trained with")
+    p.add_argument(
+        "--top-k", type=_sampling("top_k", int), default=0, help="sample among the k likeliest (0: off)"
+    )
+    p.add_argument(
+        "--top-p",
+        type=_sampling("top_p", float),
+        default=DEFAULT_TOP_P,
+        help="nucleus sampling mass (1: off)",
+    )
+    p.add_argument("--tempo", type=float, help="beats a minute, 20-300 (default: the style's)")
+    p.add_argument("--transpose", type=int, default=0, help="semitones up or down, up to 24")
+    p.add_argument(
+        "--instrument", help="General MIDI program 0-127 or a name such as violin (default: piano)"
+    )
+    styles = ", ".join(facts.styles) or "see the model"
+    p.add_argument("--style", help=f"a style the model was trained with: {styles} (default: the first)")
     p.add_argument("--model", type=Path, help="a .cadenza model (default: COMPOSER_MODEL or the bundled one)")
     p.add_argument("--no-audio", action="store_true", help="skip the audio file")
     p.add_argument("--no-picture", action="store_true", help="skip the piano-roll picture")
 
 
-def parser() -> argparse.ArgumentParser:
-    """The argument parser for both commands."""
-    p = argparse.ArgumentParser(prog="python -m composer", description="Compose music with a trained LSTM.")
-    sub = p.add_subparsers(dest="command", required=True)
-    compose = sub.add_parser("compose", help="compose a new piece", description="Compose a new piece.")
-    compose.add_argument("length", type=int, nargs="?", default=500, help="notes or chords, 1-2000 (500)")
-    compose.add_argument("--key", help="key to compose in, e.g. C, Am, F#m")
-    _options(compose)
-    cont = sub.add_parser(
-        "continue", help="continue a piece", description="Continue your MIDI/MusicXML/ABC file."
+def parser(facts: ModelFacts | None = None) -> argparse.ArgumentParser:
+    """The argument parser for the three commands; ``facts`` fills in the model's styles."""
+    facts = facts or ModelFacts(DEFAULT_MODEL)
+    longest = facts.how_long(MAX_LENGTH, None, None)
+    length_help = f"notes and chords, 1-{MAX_LENGTH}" + (f" ({longest})" if longest else "")
+    p = OneLineParser(
+        prog="python -m composer",
+        description="Compose music with a trained LSTM.",
+        formatter_class=DefaultsHelp,
     )
-    cont.add_argument("source", type=Path, help="the piece to continue")
-    cont.add_argument("--length", type=int, default=200, help="new notes or chords, 1-2000 (200)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    compose = sub.add_parser(
+        "compose",
+        help="compose a new piece",
+        description="Compose a new piece.",
+        formatter_class=DefaultsHelp,
+    )
+    compose.add_argument("length", type=int, nargs="?", default=500, metavar="LENGTH", help=length_help)
+    compose.add_argument("--key", help="key to compose in, e.g. C, Am, F#m (default: the model's choice)")
+    _options(compose, facts)
+    cont = sub.add_parser(
+        "continue",
+        help="continue a piece",
+        description="Continue your MIDI/MusicXML/ABC file.",
+        formatter_class=DefaultsHelp,
+    )
+    cont.add_argument("source", type=Path, metavar="FILE", help="the piece to continue")
+    cont.add_argument("--length", type=int, default=200, help=f"new {length_help}")
     cont.add_argument("--new-only", action="store_true", help="write only the new part")
-    _options(cont)
+    _options(cont, facts)
     render = sub.add_parser(
         "render",
         help="audio for MIDI files",
         description="Render MIDI files to audio (OGG/Opus or MP3) with FluidSynth, as the bot does.",
+        formatter_class=DefaultsHelp,
     )
-    render.add_argument("midi", type=Path, nargs="+", help="the MIDI files")
-    render.add_argument("--out", type=Path, help="folder for the audio (default: beside each MIDI file)")
+    render.add_argument("midi", type=Path, nargs="+", metavar="FILE", help="the MIDI files")
+    render.add_argument("--out", type=Path, default=Path("out"), help="folder for the audio")
     render.add_argument("--format", choices=["ogg", "mp3"], help="default: COMPOSER_AUDIO_FORMAT (ogg)")
     return p
 
 
-def render_files(settings: ComposerSettings, paths: list[Path], out: Path | None, fmt: str | None) -> int:
+class _NotAFile(ComposerError):
+    """An input path that is missing, a folder or empty; the message names it."""
+
+
+def check_input(path: Path) -> None:
+    """The same message for the same problem whichever command reads ``path``."""
+    if path.is_dir():
+        raise _NotAFile(f"{path} is a folder, not a file.")
+    if not path.is_file():
+        raise _NotAFile(f"There is no file at {path}.")
+    if path.stat().st_size == 0:
+        raise _NotAFile(f'"{path.name}" is empty.')
+
+
+@contextlib.contextmanager
+def removed_if_left_empty(folder: Path) -> Iterator[None]:
+    """Remove ``folder`` (and the parents made for it) afterwards if this run created it and
+    left nothing in it: a failed or interrupted run leaves no empty output folder behind."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    try:
+        yield
+    finally:
+        for created in made:
+            try:
+                created.rmdir()
+            except OSError:  # not empty (or never made): keep it and everything above
+                break
+
+
+def render_files(settings: ComposerSettings, paths: list[Path], out: Path, fmt: str | None) -> int:
     """``python -m composer render``: each MIDI file checked, then rendered; returns the exit status."""
     from composer.audio import AudioUnavailable, find_soundfont, render_audio
-    from composer.input_checks import scan_midi
+    from composer.midi.checks import scan_midi
 
     fmt = fmt or settings.audio_format
     status = 0
-    for path in paths:
-        try:
-            if not path.is_file():
-                raise ComposerError(f"There is no file at {path}.")
-            scan_midi(path.read_bytes(), name=path.name)
-            folder = out or path.parent
-            folder.mkdir(parents=True, exist_ok=True)
-            target = folder / path.with_suffix(f".{fmt}").name
-            info = render_audio(
-                path, target, find_soundfont(settings.soundfont), sample_rate=settings.sample_rate, fmt=fmt
-            )
-        except (ComposerError, AudioUnavailable) as error:
-            print(f"error: {path}: {error}", file=sys.stderr)
-            status = 2
-            continue
-        print(f"wrote {target} ({info.seconds:.0f} s of audio, {info.bytes / 1024:.0f} KB)")
+    with removed_if_left_empty(out):
+        for path in paths:
+            try:
+                check_input(path)
+                scan_midi(path.read_bytes(), name=path.name)
+                out.mkdir(parents=True, exist_ok=True)
+                target = out / path.with_suffix(f".{fmt}").name
+                info = render_audio(
+                    path,
+                    target,
+                    find_soundfont(settings.soundfont),
+                    sample_rate=settings.sample_rate,
+                    fmt=fmt,
+                )
+            except _NotAFile as error:
+                print(f"error: {error}", file=sys.stderr)
+                status = 2
+                continue
+            except (ComposerError, AudioUnavailable) as error:
+                print(f"error: {path}: {error}", file=sys.stderr)
+                status = 2
+                continue
+            print(f"wrote {target} ({info.seconds:.0f} s of audio, {info.bytes / 1024:.0f} KB)")
     return status
 
 
@@ -97,55 +206,86 @@ def _settings_problem(error: ValidationError) -> str:
     return f"error: a setting in the environment or .env is not valid: {wrong}"
 
 
+def _model_asked(argv: list[str] | None) -> Path:
+    """The model whose styles ``--help`` lists: ``--model``, else ``COMPOSER_MODEL``, else the bundled one."""
+    early = argparse.ArgumentParser(add_help=False)
+    early.add_argument("--model", type=Path)
+    asked = early.parse_known_args(argv)[0].model
+    if asked is not None:
+        return asked
+    try:
+        return ComposerSettings().model
+    except ValidationError:  # reported after parsing, in one line
+        return DEFAULT_MODEL
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the exit status."""
-    args = parser().parse_args(argv)
+    """Run one command; returns the exit status (2 for a mistake, 130 for Ctrl-C)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("stopped (Ctrl-C).", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
+    facts = ModelFacts(_model_asked(argv))
+    args = parser(facts).parse_args(argv)
     try:
         settings = ComposerSettings(**({"model": args.model} if getattr(args, "model", None) else {}))
     except ValidationError as error:
         print(_settings_problem(error), file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
+    if args.command == "render":
+        return render_files(settings, args.midi, args.out, args.format)
+    if not 1 <= args.length <= MAX_LENGTH:
+        name = "LENGTH" if args.command == "compose" else "--length"
+        longest = facts.how_long(MAX_LENGTH, args.style, args.tempo)
+        print(
+            f"error: {name} must be from 1 to {MAX_LENGTH} notes and chords"
+            f"{f' ({longest})' if longest else ''}, not {args.length}.",
+            file=sys.stderr,
+        )
+        return 2
     from composer.service import Composer, ComposeRequest
 
-    try:
-        if args.command == "render":
-            return render_files(settings, args.midi, args.out, args.format)
-        primer = None
-        if args.command == "continue":
-            if not args.source.is_file():
-                raise ComposerError(f"There is no file at {args.source}.")
-            primer = args.source
-        request = ComposeRequest(
-            length=args.length,
-            seed=args.seed,
-            temperature=args.temperature,
-            top_k=args.top_k,
-            top_p=args.top_p,
-            tempo=args.tempo,
-            key=getattr(args, "key", None),
-            transpose=args.transpose,
-            instrument=args.instrument,
-            style=args.style,
-            primer=primer,
-            primer_name=args.source.name if primer else "",
-            new_part_only=getattr(args, "new_only", False),
-            audio=not args.no_audio,
-            picture=not args.no_picture,
-        )
-        composer = Composer(settings, workers=1)
+    with removed_if_left_empty(args.out):
         try:
-            piece = composer.compose_sync(request, args.out)
-        finally:
-            composer.close()
-    except ComposerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+            primer = None
+            if args.command == "continue":
+                check_input(args.source)
+                primer = args.source
+            request = ComposeRequest(
+                length=args.length,
+                seed=args.seed,
+                temperature=args.temperature,
+                top_k=args.top_k,
+                top_p=args.top_p,
+                tempo=args.tempo,
+                key=getattr(args, "key", None),
+                transpose=args.transpose,
+                instrument=args.instrument,
+                style=args.style,
+                primer=primer,
+                primer_name=args.source.name if primer else "",
+                new_part_only=getattr(args, "new_only", False),
+                audio=not args.no_audio,
+                picture=not args.no_picture,
+            )
+            composer = Composer(settings, workers=1)
+            try:
+                piece = composer.compose_sync(request, args.out)
+            finally:
+                composer.close()
+        except ComposerError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     for warning in piece.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    what = f"{piece.events} events"
+    what = f"{piece.events} notes and chords"
     if piece.primer_events:
-        what = f"{piece.events} new events after {piece.primer_events} of yours"
+        what = f"{piece.events} new notes and chords after the {piece.primer_events} of yours"
     print(
         f"Composed {what}: {piece.seconds:.0f} s of music in {piece.key} "
         f"at {piece.tempo:g} bpm, seed {piece.seed}."

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import mido
 import pytest
@@ -122,7 +125,7 @@ def test_python_dash_m_composer_end_to_end(tmp_path, tiny_model_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert "16 new events" in done.stdout or "new events" in done.stdout
+    assert re.match(r"Composed \d+ new notes and chords after the 48 of yours: ", done.stdout), done.stdout
     assert any(p.suffix == ".mid" for p in tmp_path.iterdir())
     bad = subprocess.run(
         [sys.executable, "-m", "composer", "compose", "-5"],
@@ -140,7 +143,7 @@ def test_invalid_setting_is_one_line(capsys, monkeypatch):
     assert code == 2 and "COMPOSER_WORKERS" in err and err.count("\n") == 1
 
 
-def test_render_makes_audio_for_midi_files_and_refuses_other_files(capsys, tmp_path):
+def test_render_makes_audio_for_midi_files_and_refuses_other_files(capsys, tmp_path, monkeypatch):
     import soundfile
 
     good = tmp_path / "tune.mid"
@@ -153,5 +156,97 @@ def test_render_makes_audio_for_midi_files_and_refuses_other_files(capsys, tmp_p
     assert soundfile.info(str(tmp_path / "a" / "tune.ogg")).duration > 1
     assert "lyrics.mid" in err and "not a MIDI file" in err and "There is no file" in err
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["tune.ogg"]  # nothing half-written
+    monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(capsys, "render", good, "--format", "mp3")
-    assert code == 0 and (tmp_path / "tune.mp3").exists()
+    assert code == 0 and (tmp_path / "out" / "tune.mp3").exists()  # out/ as the other commands, not
+    assert not (tmp_path / "tune.mp3").exists()  # beside the input
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["compose", "abc"], "argument LENGTH: invalid int value: 'abc'"),
+        (["compose", "5", "--seed", "abc"], "argument --seed: invalid int value: 'abc'"),
+        (["compose", "5", "--top-p", "7"], "argument --top-p: must be above 0 and at most 1, not 7"),
+        (["compose", "5", "--top-k", "-1"], "argument --top-k: must be between 0 (off) and 10000, not -1"),
+        (["continue", "x.mid", "--temperature", "9"], "argument --temperature: must be between 0.05 and 3"),
+        (["compose", "5", "--bogus"], "unrecognized arguments: --bogus"),
+    ],
+    ids=["length", "seed", "top-p", "top-k", "temperature", "unknown"],
+)
+def test_argument_mistakes_are_one_line_naming_the_flag(capsys, argv, message):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert err.startswith(f"error: {message}") and err.count("\n") == 1, err
+    assert err.rstrip().endswith("--help") and "usage:" not in err and "_" not in err.split(";")[0]
+
+
+def test_a_length_out_of_range_says_how_long_the_longest_piece_is(capsys, tiny_model_path):
+    from composer import artifact, cli
+    from composer.service import MAX_LENGTH
+
+    assert cli.MAX_LENGTH == MAX_LENGTH
+    defaults = artifact.read_document(tiny_model_path)["defaults"]
+    minutes = MAX_LENGTH * defaults["quarters_per_event_by_style"]["folk"] / 150
+    code, _, err = run_cli(
+        capsys, "compose", 2001, "--style", "folk", "--tempo", 150, "--model", tiny_model_path
+    )
+    assert code == 2 and err.count("\n") == 1
+    assert err == (
+        f"error: LENGTH must be from 1 to 2000 notes and chords (2000 make about {minutes:.0f} minutes "
+        "of folk at 150 bpm), not 2001.\n"
+    )
+    code, _, err = run_cli(capsys, "continue", "x.mid", "--length", 0, "--model", tiny_model_path)
+    assert err.startswith("error: --length must be from 1 to 2000 notes and chords (2000 make about ")
+
+
+def test_help_shows_defaults_and_the_models_styles(capsys, tiny_model_path):
+    with pytest.raises(SystemExit):
+        main(["compose", "--help", "--model", str(tiny_model_path)])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "(default: 0.8)" in shown and "(default: 0.9)" in shown and "(default: 500)" in shown
+    assert "trained with: bach, folk" in shown
+    assert "notes and chords, 1-2000 (2000 make about" in shown
+
+
+def test_a_folder_or_an_empty_file_gets_the_same_message_from_continue_and_render(capsys, tmp_path):
+    (tmp_path / "empty.mid").write_bytes(b"")
+    for command in ("continue", "render"):
+        code, _, err = run_cli(capsys, command, tmp_path / "empty.mid", "--out", tmp_path / "out")
+        assert code == 2 and err == 'error: "empty.mid" is empty.\n', err
+        code, _, err = run_cli(capsys, command, tmp_path, "--out", tmp_path / "out")
+        assert code == 2 and err == f"error: {tmp_path} is a folder, not a file.\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_render_that_fails_leaves_no_empty_folder(capsys, tmp_path, monkeypatch):
+    good = tmp_path / "tune.mid"
+    good.write_bytes((MUSIC21_MIDI / "test05.mid").read_bytes())
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs-here"))  # no FluidSynth
+    code, _, err = run_cli(capsys, "render", good, "--out", tmp_path / "made" / "for" / "audio")
+    assert code == 2 and "FluidSynth is not installed" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tune.mid"]
+
+
+def test_ctrl_c_is_one_line_status_130_and_leaves_no_folder(tmp_path, tiny_model_path):
+    """Ctrl-C while the files are being made (the output folder exists, with its scratch folder)."""
+    out = tmp_path / "new" / "out"
+    env = dict(os.environ, COMPOSER_MODEL=str(tiny_model_path))
+    argv = [sys.executable, "-m", "composer", "compose", "2000", "--seed", "1", "--out", str(out)]
+    child = subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )  # its own process group, as a terminal's job
+    try:
+        deadline = time.monotonic() + 120
+        while not out.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert child.poll() is None, "it finished before it could be interrupted"
+        os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C does: FluidSynth gets it too
+        _, err = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 130
+    assert err == "stopped (Ctrl-C).\n"
+    assert not (tmp_path / "new").exists()

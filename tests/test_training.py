@@ -144,4 +144,9 @@ def test_each_style_gets_its_own_default_tempo():
 
     pieces = [scale_piece("a", 60, "bach"), scale_piece("b", 62, "bach"), scale_piece("c", 64, "folk")]
     pieces[2] = replace(pieces[2], tempo=200.0)
-    assert tempo_defaults(pieces) == {"tempo": 96.0, "tempo_by_style": {"bach": 96.0, "folk": 200.0}}
+    per_event = round((12 * 12 + 36 * 6 + 24) / 49 / 12, 3)  # 48 eighths and quarters, then a half
+    assert tempo_defaults(pieces) == {
+        "tempo": 96.0,
+        "tempo_by_style": {"bach": 96.0, "folk": 200.0},
+        "quarters_per_event_by_style": {"bach": per_event, "folk": per_event},
+    }

@@ -10,6 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from composer.cli_parser import DefaultsHelp, OneLineParser
 from composer.model import ModelConfig
 from training.sources import CORPUS_SETS
 
@@ -54,10 +55,11 @@ def _import_tensorflow_quietly() -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser (shared with the README's option list)."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m training",
         description="Train a Cadenza model on music21's bundled corpus or your own MIDI folder.",
         epilog="Evaluate a model with: python -m training evaluate MODEL (see its --help).",
+        formatter_class=DefaultsHelp,
     )
     p.add_argument("--corpus", action="append", default=[], choices=sorted(CORPUS_SETS), help="bundled set")
     p.add_argument("--midi-dir", action="append", default=[], type=Path, help="folder of your MIDI files")
@@ -65,12 +67,14 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default="lstm", choices=["lstm", "seed"], help="network family")
     p.add_argument("--units", type=int, help="LSTM width (default 256; seed 512)")
     p.add_argument("--layers", type=int, help="LSTM layers (default 2; seed 3)")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--epochs", type=int, default=30, help="most epochs")
+    p.add_argument("--batch-size", type=int, default=64, help="windows per training step")
     p.add_argument("--sequence-length", type=int, default=64, help="events per training window")
-    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's learning rate")
     p.add_argument("--validation", type=float, default=0.1, help="share of pieces held out")
-    p.add_argument("--transpose", type=_shifts, default=(0,), help="semitone shifts to add, e.g. -3..3")
+    p.add_argument(
+        "--transpose", type=_shifts, default=(0,), help="semitone shifts to add, e.g. -3..3 (default: none)"
+    )
     p.add_argument("--max-pitch-sets", type=int, default=3000, help="largest chord vocabulary")
     p.add_argument("--patience", type=int, default=4, help="epochs without improvement before stopping")
     p.add_argument(
@@ -94,20 +98,21 @@ def parser() -> argparse.ArgumentParser:
         default=True,
         help="write TensorBoard logs to the run folder's tensorboard/",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the split, the shuffling and the network")
     p.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
     return p
 
 
 def evaluate_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m training evaluate``."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m training evaluate",
         description="Measure a model on its held-out pieces and on pieces it generates; write a report.",
+        formatter_class=DefaultsHelp,
     )
     p.add_argument("model", type=Path, help="the .cadenza file to evaluate")
     p.add_argument("--pieces", type=int, default=100, help="pieces to generate")
-    p.add_argument("--length", type=int, default=500, help="events per generated piece")
+    p.add_argument("--length", type=int, default=500, help="notes and chords per generated piece")
     p.add_argument("--seed", type=int, default=0, help="seed of the first piece (the others follow)")
     p.add_argument("--out", type=Path, help="report folder (default reports/<model name>)")
     p.add_argument("--compare", type=Path, help="a second model (the seed baseline) for extra columns")

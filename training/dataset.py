@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from composer.events import TICKS_PER_QUARTER
 from composer.vocabulary import FIELDS, PAD, Vocabulary
 from training.sources import Piece
 
@@ -162,13 +163,25 @@ def typical_tempo(pieces: Sequence[Piece]) -> float:
     return float(np.median([p.tempo for p in pieces])) if pieces else 100.0
 
 
+def quarters_per_event(pieces: Sequence[Piece]) -> float:
+    """The mean time from one event to the next, in quarter notes: with the tempo, how long N
+    events of this music last."""
+    iois = [event.ioi for piece in pieces for event in piece.events]
+    return float(np.mean(iois)) / TICKS_PER_QUARTER if iois else 1.0
+
+
 def tempo_defaults(pieces: Sequence[Piece]) -> dict:
     """The artifact's tempo defaults: overall, and per style (a folk tune and a chorale move at
-    different speeds)."""
+    different speeds), with each style's quarter notes per event, so that the command line can
+    say how long a piece of N notes and chords lasts."""
     styles = sorted({p.style for p in pieces})
+    by_style = {s: [p for p in pieces if p.style == s] for s in styles}
     return {
         "tempo": round(typical_tempo(pieces), 1),
-        "tempo_by_style": {s: round(typical_tempo([p for p in pieces if p.style == s]), 1) for s in styles},
+        "tempo_by_style": {s: round(typical_tempo(group), 1) for s, group in by_style.items()},
+        "quarters_per_event_by_style": {
+            s: round(quarters_per_event(group), 3) for s, group in by_style.items()
+        },
     }
 
 
