@@ -128,15 +128,14 @@ def build_request(
     primer: bytes | None = None,
     primer_name: str = "",
 ) -> ComposeRequest:
-    """A checked request from typed option values; the bot's own length cap comes on top."""
+    """A checked request from typed option values, within the bot's own length cap."""
     options = {name: value for name, value in values.items() if value is not None}
     length = options.pop("length", min(default_length, max_length))
-    request = ComposeRequest(length=length, primer=primer, primer_name=primer_name, **options)
-    if request.length > max_length:
+    if isinstance(length, int) and not 1 <= length <= max_length:
         raise InvalidOptionError(
-            f"This bot composes at most {max_length} notes at a time, not {request.length}."
+            f"This bot composes 1 to {max_length} notes and chords at a time, not {length}."
         )
-    return request
+    return ComposeRequest(length=length, primer=primer, primer_name=primer_name, **options)
 
 
 def request_options(request: ComposeRequest) -> dict[str, OptionValue]:
@@ -154,7 +153,7 @@ class ContinueOptions(commands.FlagConverter):
     """The options of ``continue``: typed, described parameters for ``/continue``, text for ``!continue``."""
 
     length: commands.Range[int, 1, MAX_LENGTH] = commands.flag(
-        default=None, description="How many notes or chords"
+        default=None, description="How many notes and chords"
     )
     tempo: float = commands.flag(
         default=None, description="Beats a minute, 20-300 (default: the piece's own)"

@@ -49,8 +49,9 @@ class Job:
     def label(self) -> str:
         """What is being done, for the progress message."""
         if self.request.primer is None:
-            return f"Composing {self.request.length} notes"
-        return f"Continuing {self.request.primer_name or 'your piece'} with {self.request.length} notes"
+            return f"Composing {self.request.length} notes and chords"
+        name = self.request.primer_name or "your piece"
+        return f"Continuing {name} with {self.request.length} notes and chords"
 
 
 def upload_limit(guild: discord.Guild | None, interaction: discord.Interaction | None = None) -> int:
@@ -138,12 +139,12 @@ def piece_embed(job: Job, piece: Composition, prefix: str, notes: list[str]) -> 
     again = format_options(request_options(request) | {"seed": piece.seed})
     if request.primer is None:
         title = "🎼 A new piece"
-        description = f"{piece.events} notes, {length} in {piece.key} at {piece.tempo:g} bpm."
+        description = f"{piece.events} notes and chords, {length} in {piece.key} at {piece.tempo:g} bpm."
         how = f"`{prefix}compose {again}`"
     else:
         title = f"🎼 {request.primer_name or 'Your piece'}, continued"
         description = (
-            f"{piece.events} new notes after {piece.primer_events} of yours, {length} in all, "
+            f"{piece.events} new notes and chords after the {piece.primer_events} of yours, {length} in all, "
             f"in {piece.key} at {piece.tempo:g} bpm."
         )
         how = f"Reply to the same file with `{prefix}continue {again}`"

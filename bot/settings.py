@@ -35,7 +35,7 @@ class BotSettings(BaseSettings):
     channels: Annotated[frozenset[int], NoDecode] = Field(
         frozenset(), description="comma-separated channel ids the bot answers in; empty: everywhere"
     )
-    max_length: int = Field(2000, ge=1, description="most notes in one piece (2000 at most)")
+    max_length: int = Field(2000, ge=1, description="most notes and chords in one piece (2000 at most)")
     cooldown_seconds: float = Field(20.0, ge=0, description="wait between two pieces of one user")
     max_jobs: int = Field(2, ge=1, le=64, description="pieces composed at the same time")
     max_queue: int = Field(

@@ -76,7 +76,7 @@ async def test_compose_answers_with_one_message_holding_midi_audio_and_picture(d
     # Acknowledged at once (typing), then one progress reply edited into the answer.
     steps = [(r.method, r.path.rsplit("/", 1)[-1]) for r in discord_fake.requests[1:]]
     assert steps == [("POST", "typing"), ("POST", "messages"), ("PATCH", "{message_id}")]
-    assert discord_fake.requests[2].payload["content"] == "🎼 Composing 8 notes…"
+    assert discord_fake.requests[2].payload["content"] == "🎼 Composing 8 notes and chords…"
     left = [p.name for p in discord_fake.bot.settings.data_dir.iterdir()]
     assert left == ["slash-commands.sha256"]  # the job's files are gone
 
@@ -99,11 +99,11 @@ async def test_slash_commands_are_published_only_when_they_change(discord_fake, 
 async def test_compose_without_options_takes_the_default_length_within_the_bots_cap(make_bot):
     fake = await make_bot(max_length=8)
     await fake.send("!compose")
-    assert fake.requests_to("POST", "/messages")[0].payload["content"] == "🎼 Composing 8 notes…"
+    assert fake.requests_to("POST", "/messages")[0].payload["content"] == "🎼 Composing 8 notes and chords…"
     assert_is_a_piece(fake, answer(fake))
 
     await fake.send("!compose 9")
-    assert answer(fake)["content"] == "This bot composes at most 8 notes at a time, not 9."
+    assert answer(fake)["content"] == "This bot composes 1 to 8 notes and chords at a time, not 9."
 
 
 async def test_the_make_it_again_line_makes_the_same_piece(discord_fake):
@@ -123,7 +123,7 @@ async def test_the_make_it_again_line_makes_the_same_piece(discord_fake):
 @pytest.mark.parametrize(
     ("command", "expected"),
     [
-        ("!compose -5", "The length must be from 1 to 2000 notes (about 8 minutes), not -5."),
+        ("!compose -5", "This bot composes 1 to 2000 notes and chords at a time, not -5."),
         ("!compose 99999999", "not 99999999."),
         ("!compose banana", "length must be a whole number, like !compose 300, not 'banana'."),
         ("!compose tempo=9000", "The tempo must be from 20 to 300 beats a minute, not 9000."),
@@ -190,7 +190,7 @@ async def test_one_piece_at_a_time_per_person_and_the_queue_says_your_place(make
     pieces = [m for m in fake.bot_messages() if m["attachments"]]
     assert len(pieces) == 2
     first_posts = [r.payload["content"] for r in fake.requests_to("POST", "/messages")]
-    assert "⏳ Composing 8 notes… you are #1 in the queue." in first_posts
+    assert "⏳ Composing 8 notes and chords… you are #1 in the queue." in first_posts
 
 
 async def test_the_cooldown_asks_people_to_wait(make_bot):
@@ -252,7 +252,7 @@ async def test_continue_an_attached_midi(discord_fake):
     assert notes_in(made[".mid"]) > 8
     embed = message["embeds"][0]
     assert embed["title"] == "🎼 melody.mid, continued"
-    assert re.match(r"\d+ new notes after 8 of yours", embed["description"])
+    assert re.match(r"\d+ new notes and chords after the 8 of yours", embed["description"])
     assert buttons(message)["Variation"] == f"cadenza:variation:{sent['id']}:8 temperature=0.7"
 
 

@@ -73,7 +73,7 @@ def test_options_written_back_read_the_same():
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ({"length": -5}, "The length must be from 1 to 2000 notes"),
+        ({"length": -5}, "This bot composes 1 to 2000 notes and chords at a time, not -5."),
         ({"length": 99999999}, "not 99999999"),
         ({"tempo": 9000.0}, "The tempo must be from 20 to 300 beats a minute, not 9000"),
         ({"temperature": 9.0}, "temperature must be between 0.05 and 3"),
@@ -82,13 +82,13 @@ def test_options_written_back_read_the_same():
         ({"seed": -1}, "The seed must be a whole number"),
     ],
 )
-def test_option_values_are_checked_by_the_composer_request(values, expected):
+def test_option_values_are_checked(values, expected):
     with pytest.raises(InvalidOptionError, match=re.escape(expected)):
         build_request(values, default_length=500, max_length=2000)
 
 
 def test_the_bots_own_length_cap_applies_on_top():
-    with pytest.raises(InvalidOptionError, match="at most 100 notes at a time, not 300"):
+    with pytest.raises(InvalidOptionError, match="1 to 100 notes and chords at a time, not 300"):
         build_request({"length": 300}, default_length=500, max_length=100)
     assert build_request({}, default_length=500, max_length=100).length == 100
     assert build_request({"tempo": None}, default_length=200, max_length=2000).length == 200

@@ -45,7 +45,7 @@ async def test_a_request_is_confirmed_then_composed_and_posted_mentioning_only_i
     confirmation, song = discord_fake.bot_messages()
     embed = confirmation["embeds"][0]
     assert embed["title"] == "🎶 Request #1 is in the queue"
-    assert "folk · 8 notes · D minor · 66 bpm" in embed["description"]
+    assert "folk · 8 notes and chords · D minor · 66 bpm" in embed["description"]
     assert fields(confirmation)["Place"] == "1 in line"
     assert "“in D minor”: key D minor" in fields(confirmation)["How I read it"]
     (button,) = confirmation["components"][0]["components"]
@@ -276,7 +276,7 @@ async def test_bad_requests_get_a_friendly_reply_and_are_not_stored(discord_fake
     for command, expected in [
         ("!request a jazz tune", "This model knows the styles bach, folk, not 'jazz'."),
         ("!request sad but happy", "'sad' and 'happy' pull different ways; choose one."),
-        ("!request 9999 notes", "The length must be from 1 to 2000 notes"),
+        ("!request 9999 notes", "1 to 2000 notes and chords"),
         ("!request tempo=fast", "tempo must be a number"),
         ("!request 8 notes instrument=kazooo", "I don't know the instrument 'kazooo'"),
     ]:

@@ -50,7 +50,7 @@ def test_requests_are_read_into_settings(text, expected):
 def test_the_reading_says_how_each_part_was_understood_and_what_was_skipped():
     understood = parse_request("a sad slow folk tune for my cat in D, 300 notes", STYLES)
     assert understood.reading == (
-        "“300 notes”: 300 notes",
+        "“300 notes”: 300 notes and chords",
         "“in D”: key D",
         "“folk”: style folk",
         "“slow”: 66 bpm",

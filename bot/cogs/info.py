@@ -69,7 +69,7 @@ class Info(commands.Cog):
         embed.add_field(
             name="Compose",
             value=(
-                f"`{p}compose`: a piece of {min(COMPOSE_LENGTH, settings.max_length)} notes\n"
+                f"`{p}compose`: a piece of {min(COMPOSE_LENGTH, settings.max_length)} notes and chords\n"
                 f"`{p}compose 300`: a shorter one\n"
                 f"`{p}compose 300 tempo=90 key=Am temperature=0.9 seed=7 style=folk instrument=violin`"
             ),
@@ -114,7 +114,7 @@ class Info(commands.Cog):
         embed.add_field(
             name="Limits",
             value=(
-                f"Up to {settings.max_length} notes a piece, one piece at a time each, "
+                f"Up to {settings.max_length} notes and chords a piece, one piece at a time each, "
                 f"{settings.cooldown_seconds:g} s between pieces, files up to "
                 f"{settings.max_attachment_bytes / 1000:.0f} KB."
             ),

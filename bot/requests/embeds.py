@@ -36,12 +36,12 @@ def quoted(text: str, limit: int = _TEXT_LIMIT) -> str:
 
 
 def settings_line(settings: dict[str, Any]) -> str:
-    """``folk · 300 notes · D minor · 66 bpm``: a request's settings, in words."""
+    """``folk · 300 notes and chords · D minor · 66 bpm``: a request's settings, in words."""
     parts = []
     if "style" in settings:
         parts.append(str(settings["style"]))
     if "length" in settings:
-        parts.append(f"{settings['length']} notes")
+        parts.append(f"{settings['length']} notes and chords")
     if "key" in settings:
         key = parse_key(str(settings["key"]))
         parts.append(f"{str(key).rstrip('m')} {'minor' if key.minor else 'major'}")
@@ -152,7 +152,7 @@ def song_message(
     embed = discord.Embed(
         title=f"🎶 Request #{request.id}" + (" (replay)" if replay else ""),
         description=(
-            f"{quoted(request.text)}\nFor <@{request.author_id}>: {piece.events} notes, "
+            f"{quoted(request.text)}\nFor <@{request.author_id}>: {piece.events} notes and chords, "
             f"{minutes}:{seconds:02d} in {piece.key} at {piece.tempo:g} bpm."
         ),
         colour=discord.Colour.blurple(),

@@ -187,7 +187,7 @@ def parse_request(text: str, styles: Sequence[str]) -> Understood:
 
 def _take_numbers(free: str, found: _Found) -> str:
     for match in _NOTES.finditer(free):
-        found.put("length", int(match[1]), match[0], f"{int(match[1])} notes")
+        found.put("length", int(match[1]), match[0], f"{int(match[1])} notes and chords")
     for match in _BPM.finditer(free):
         found.put("tempo", float(match[1]), match[0], f"{float(match[1]):g} bpm")
     return _BPM.sub(" ", _NOTES.sub(" ", free))
@@ -227,9 +227,9 @@ def _take_words(free: str, styles: Sequence[str], found: _Found) -> list[str]:
         elif word in TEMPO_WORDS:
             found.put("tempo", float(TEMPO_WORDS[word]), word, f"{TEMPO_WORDS[word]} bpm")
         elif word in LENGTH_WORDS:
-            found.put("length", LENGTH_WORDS[word], word, f"{LENGTH_WORDS[word]} notes")
+            found.put("length", LENGTH_WORDS[word], word, f"{LENGTH_WORDS[word]} notes and chords")
         elif word.isdigit():
-            found.put("length", int(word), word, f"{word} notes")
+            found.put("length", int(word), word, f"{word} notes and chords")
         elif word not in _FILLER:
             skipped.append(word)
     modes = {mood.minor: word for word, mood in found.moods if mood.minor is not None}
