@@ -1,9 +1,11 @@
 """One job, from request to posted piece: the progress message, the composition, the answer.
 
 Everything a person sees for one piece is one message. It shows the place in the queue while the
-job waits and "Composing…" while it runs, and is then edited into the answer: the MIDI, the audio
-that plays inline, the piano-roll picture, an embed with the settings and the line that makes the
-same piece again, and the buttons. If something fails after the message is up, the message says so.
+job waits and "Composing…" while it runs (:mod:`bot.progress`), and is then edited into the answer:
+the MIDI, the audio that plays inline, the piano-roll picture, an embed with the settings and the
+line that makes the same piece again, and the buttons. The answer is uploaded after the job has
+given its composer slot back, so a channel's rate limit on uploads never holds up the next piece.
+If something fails after the message is up, the message says so.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,15 +22,13 @@ import discord
 from bot.buttons import piece_view
 from bot.failures import explain
 from bot.options import format_options, request_options
+from bot.progress import Post, ProgressMessage
 from composer.service import ComposeRequest, Composition
 
 if TYPE_CHECKING:
     from bot.app import CadenzaBot
 
 log = logging.getLogger(__name__)
-
-Post = Callable[[str], Awaitable[discord.Message]]
-"""Sends the first progress message and returns it (a reply, or a slash command's follow-up)."""
 
 _MB = 2**20
 
@@ -74,28 +73,24 @@ async def run_job(bot: CadenzaBot, job: Job, post: Post) -> discord.Message | No
     Errors before the progress message is posted (the user already has a job, cooldown) are
     raised for the caller to answer; later ones are written into the progress message.
     """
-    progress: discord.Message | None = None
-
-    async def show_place(place: int) -> None:
-        nonlocal progress
-        text = progress_text(job, place)
-        progress = await post(text) if progress is None else await progress.edit(content=text)
-
+    progress = ProgressMessage(lambda place: progress_text(job, place), post)
+    out_dir: Path | None = None
     try:
-        async with bot.jobs.turn(job.user.id, show_place):
+        async with bot.jobs.turn(job.user.id, progress.show):
             out_dir = Path(tempfile.mkdtemp(prefix="job-", dir=bot.settings.data_dir))
-            try:
-                piece = await bot.composer.compose(job.request, out_dir)
-                log.info("composed %s for %s in %.1f s", piece.midi.name, job.user, piece.timings["total"])
-                return await progress.edit(content=None, **answer(job, piece, bot.settings.prefix))
-            finally:
-                shutil.rmtree(out_dir, ignore_errors=True)
+            piece = await bot.composer.compose(job.request, out_dir)
+        # The slot is free for the next piece while this one is uploaded and edited in.
+        log.info("composed %s for %s in %.1f s", piece.midi.name, job.user, piece.timings["total"])
+        return await progress.finish(content=None, **answer(job, piece, bot.settings.prefix))
     except Exception as error:
-        if progress is None:
+        if progress.message is None:
             raise
         text = explain(error, what=job.label.lower(), user=job.user, channel=job.channel)
-        await progress.edit(content=f"⚠️ {text}", embed=None, attachments=[], view=None)
+        await progress.finish(content=f"⚠️ {text}", embed=None, attachments=[], view=None)
         return None
+    finally:
+        if out_dir is not None:
+            shutil.rmtree(out_dir, ignore_errors=True)
 
 
 def answer(job: Job, piece: Composition, prefix: str) -> dict[str, Any]:
