@@ -182,7 +182,8 @@ def test_a_new_piece_is_a_standard_file_every_reader_takes(composer, tmp_path):
     messages = [m for track in mid.tracks for m in track]
     assert [m.program for m in messages if m.type == "program_change"] == [0]
     assert [m.key for m in messages if m.type == "key_signature"] == ["Bb"]
-    assert len([m for m in messages if m.type == "set_tempo"]) == 1
+    tempos = [mido.tempo2bpm(m.tempo) for m in messages if m.type == "set_tempo"]
+    assert tempos[0] == pytest.approx(piece.tempo, rel=0.03) and tempos[-1] < 0.7 * piece.tempo  # ritardando
     assert len([m for m in messages if m.type == "time_signature"]) == 1
     assert mid.tracks[1].name == "Cadenza"
     pm = pretty_midi.PrettyMIDI(str(piece.midi))

@@ -8,11 +8,10 @@ import music21
 import pretty_midi
 import pytest
 
-from composer.events import events_from_notes
-from composer.keys import Key
-from composer.midi.arrange import new_piece
+from composer.events import events_from_notes, notes_from_events
 from composer.midi.read import read_score
-from composer.midi.write import write_midi_file
+from composer.midi.timeline import Timeline
+from composer.midi.write import piece_midi, write_midi_file
 from composer.vocabulary import Vocabulary
 
 TEST_MIDI = Path(music21.__file__).parent / "midi" / "testPrimitive"
@@ -32,8 +31,8 @@ def test_events_survive_midi_and_vocabulary(path, tmp_path):
     events = events_from_notes(read_score(path).notes)
     assert len(events) > 10
     # Through a MIDI file written by the composer and read back.
-    piece = new_piece(events, tempo=90, key=Key(0), program=0)
-    written = write_midi_file(piece.midi, tmp_path / "out.mid")
+    midi = piece_midi(notes_from_events(events), Timeline.constant(90), program=0)
+    written = write_midi_file(midi, tmp_path / "out.mid")
     assert events_from_notes(read_score(written).notes) == events
     # The file is a proper MIDI file for other readers too.
     pm = pretty_midi.PrettyMIDI(str(written))

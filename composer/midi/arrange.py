@@ -1,6 +1,7 @@
 """From generated events to the file people get: a new piece, or the user's file plus a new part.
 
-The new part of a continuation starts where the user's music ends on the model's grid, in the
+A new piece is played with phrase dynamics and a final ritardando. The new part of a
+continuation starts where the user's music ends on the model's grid, in the
 beats of the user's file, so it follows the file's tempo map; its loudness is matched to the
 last notes of the user's piece, so the seam does not sound like another recording.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass, replace
 from statistics import fmean
 
 from composer.events import TICKS_PER_QUARTER, Event, Note, Score, notes_from_events
+from composer.expression import perform
 from composer.keys import Key
 from composer.midi.notes import main_channel
 from composer.midi.smf import PROGRAM_CHANGE, MidiFile
@@ -53,15 +55,17 @@ class Arrangement:
 def new_piece(
     events: Sequence[Event], *, tempo: float, key: Key, program: int, title: str = ""
 ) -> Arrangement:
-    """A new piece at one tempo, in 4/4, with the key's signature."""
-    timeline = replace(
-        Timeline.constant(tempo, RESOLUTION),
-        time_signatures=((0, (4, 4)),),
-        key_signatures=((0, key.signature),),
+    """A new piece in 4/4 with the key's signature, played with phrase dynamics and a final
+    ritardando (:mod:`composer.expression`) around ``tempo``."""
+    notes, curve = perform(events, notes_from_events(events), tempo)
+    timeline = Timeline(
+        RESOLUTION,
+        tuple((round(beat * RESOLUTION), round(60_000_000 / bpm)) for beat, bpm in curve),
+        ((0, (4, 4)),),
+        ((0, key.signature),),
     )
-    notes = tuple(notes_from_events(events))
     midi = piece_midi(notes, timeline, program=program, title=title)
-    return Arrangement(midi, notes, timeline, None, tempo, program)
+    return Arrangement(midi, tuple(notes), timeline, None, tempo, program)
 
 
 def continuation(
