@@ -116,10 +116,10 @@ def test_encoded_pieces_are_framed():
 
 def test_max_files_takes_a_number_for_every_source_or_one_source():
     args = parser().parse_args(
-        ["--corpus", "folk", "--out", "x", "--max-files", "folk=3", "--max-files", "2"]
+        ["--corpus", "oneill", "--out", "x", "--max-files", "oneill=3", "--max-files", "2"]
     )
-    assert dict(args.max_files) == {"folk": 3, "*": 2}
-    for bad in ("folk=0", "folk=", "three"):
+    assert dict(args.max_files) == {"oneill": 3, "*": 2}
+    for bad in ("oneill=0", "oneill=", "three"):
         with pytest.raises(SystemExit):
             parser().parse_args(["--out", "x", "--max-files", bad])
 

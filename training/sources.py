@@ -1,4 +1,5 @@
-"""Where training music comes from: named sets of music21's bundled corpus, or a user's folder.
+"""Where training music comes from: named sets of music21's bundled corpus (:mod:`training.corpora`),
+or a user's folder.
 
 Each source yields :class:`Piece` values (events plus a style label). Files are parsed in
 parallel processes; a file that fails to parse is listed and skipped, never fatal.
@@ -22,14 +23,11 @@ from tqdm import tqdm
 
 from composer.artifact import encoding_settings
 from composer.events import Event, events_from_notes
+from training.corpora import CORPUS_SETS as CORPUS_SETS  # re-exported for the command line
+from training.corpora import corpus_set
 
 log = logging.getLogger(__name__)
 
-CORPUS_SETS = {
-    "bach": "Bach's four-part chorales (about 400 pieces)",
-    "palestrina": "Palestrina's masses and motets (about 1,300 pieces, Humdrum)",
-    "folk": "folk songs from the Essen collection (ABC, thousands of melodies)",
-}
 MIDI_SUFFIXES = (".mid", ".midi", ".kar", ".mxl", ".musicxml", ".xml", ".abc")
 MIN_EVENTS = 8
 CACHE_VERSION = 3
@@ -58,16 +56,7 @@ class Collected:
 
 def corpus_files(name: str) -> list[Path]:
     """The files of a named corpus set, as shipped inside music21 (no download)."""
-    from music21 import corpus
-
-    if name == "bach":
-        return sorted(p for p in corpus.getComposer("bach") if p.suffix in (".mxl", ".xml"))
-    if name == "palestrina":
-        return sorted(corpus.getComposer("palestrina"))
-    if name == "folk":
-        root = Path(corpus.__file__).parent / "essenFolksong"
-        return sorted(p for p in root.glob("*.abc") if not p.name.startswith("test"))
-    raise ValueError(f"unknown corpus set {name!r}; choose from {', '.join(CORPUS_SETS)}")
+    return corpus_set(name).files()
 
 
 def folder_files(folder: Path) -> list[Path]:
@@ -150,7 +139,15 @@ def collect(
 
     jobs: list[tuple[Callable, str, str]] = []
     for name in corpus_sets:
-        jobs += [(_parse_trusted, str(p), name) for p in first(corpus_files(name), name)]
+        chosen = corpus_set(name)
+        if not chosen.commercial:
+            log.warning(
+                "the %s set is licensed for non-commercial use only (%s): a model trained on it may "
+                "not be shipped or used commercially",
+                name,
+                chosen.licence,
+            )
+        jobs += [(_parse_trusted, str(p), chosen.style) for p in first(corpus_files(name), name)]
     for folder in midi_dirs:
         files = folder_files(folder)
         if not files:
@@ -168,8 +165,9 @@ def collect(
     todo = [i for i in range(len(jobs)) if i not in results]
     workers = workers or os.cpu_count() or 1
     with (
-        # Bundled files parse in worker processes; a user's files already parse in a bounded child
-        # process each (composer.midi_in), so threads are enough to run several at once.
+        # Bundled files parse in worker processes; a user's MusicXML and ABC files already parse in
+        # a bounded child process each (composer.midi.read) and MIDI reads in milliseconds, so
+        # threads are enough to run several at once.
         ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as processes,
         ThreadPoolExecutor(max_workers=workers) as threads,
         tqdm(

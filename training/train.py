@@ -21,6 +21,7 @@ from composer import artifact
 from composer.model import ModelConfig, build_model
 from composer.vocabulary import PAD
 from training import dataset
+from training.corpora import corpus_set
 from training.sources import Piece, collect, styles_of
 
 if TYPE_CHECKING:
@@ -149,7 +150,11 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     best_epoch = int(min(range(len(losses[monitor])), key=losses[monitor].__getitem__))
     training = {
         "command": options.command,
-        "sources": {"corpus": list(options.corpus), "midi_dirs": [str(d) for d in options.midi_dirs]},
+        "sources": {
+            "corpus": list(options.corpus),
+            "midi_dirs": [str(d) for d in options.midi_dirs],
+            "licences": [corpus_set(name).to_dict(name) for name in options.corpus],
+        },
         "pieces": {"train": len(train_pieces), "validation": len(valid_pieces), "skipped": len(failures)},
         "validation_pieces": sorted(p.name for p in valid_pieces),
         "events": {
