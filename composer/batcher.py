@@ -116,7 +116,7 @@ class Batcher:
         self, pieces: list[_Joining], logits: dict[str, np.ndarray], state: State
     ) -> tuple[dict[str, np.ndarray], State] | None:
         """Choose every piece's next event, hand back finished pieces, and step the rest once."""
-        advance([j.progress for j in pieces], logits)
+        advance([j.progress for j in pieces], logits, self.stepper)
         keep = [b for b, j in enumerate(pieces) if not j.progress.done]
         for j in pieces:
             if j.progress.done:

@@ -87,20 +87,21 @@ def generate(stepper: Stepper, requests: Sequence[PieceRequest]) -> list[Generat
     styles = np.array([r.style for r in requests])
     pieces = [Progress(r) for r in requests]
     while True:
-        advance(pieces, logits)
+        advance(pieces, logits, stepper)
         if all(p.done for p in pieces):
             break
         logits, state = stepper.step(np.stack([p.last_row for p in pieces]), styles, state)
     return [p.result() for p in pieces]
 
 
-def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray]) -> None:
+def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray], stepper: Stepper) -> None:
     """Choose the next event of every unfinished piece from its row of ``logits``.
 
     Row ``b`` of each logits array belongs to ``pieces[b]``. A piece that ends here is marked done;
     one already done is left alone (its row is ignored). The chord is drawn piece by piece (one
     numpy pass over a few thousand chords, measured faster than batching it); the small rhythm
-    fields of all pieces are drawn together, row by row, so a piece is the same in any batch.
+    fields of all pieces are drawn together, row by row, so a piece is the same in any batch;
+    with chained heads each is drawn knowing the fields of its event drawn before it.
     """
     going: list[int] = []
     for b, piece in enumerate(pieces):
@@ -118,11 +119,14 @@ def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray]) -> None:
     chosen = [pieces[b] for b in going]
     uniforms = np.array([piece.rng.random(len(FIELDS) - 1) for piece in chosen])
     temperatures = np.array([piece.request.sampling.temperature for piece in chosen])
+    drawn = {"pitch": np.array([piece.last_row[0] for piece in chosen])}
     for i, name in enumerate(FIELDS[1:]):
         if name in logits:
-            values = _draw_rhythm(logits[name][going], temperatures, uniforms[:, i])
+            z = stepper.condition(name, logits[name][going], drawn)
+            values = _draw_rhythm(z, temperatures, uniforms[:, i])
         else:
             values = [piece.request.fixed[name] for piece in chosen]
+        drawn[name] = np.asarray(values)
         for piece, value in zip(chosen, values, strict=True):
             piece.last_row[i + 1] = value
     for piece in chosen:

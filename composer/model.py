@@ -1,7 +1,13 @@
 """The networks, built with the Keras functional API.
 
 ``lstm`` (the default): an embedding per event field and for the style, concatenated, stacked
-LSTMs, one softmax head per field. ``seed``: the original tutorial's network, kept as a baseline
+LSTMs, one softmax head per field. With ``chained`` heads (every model trained since they came),
+each field is predicted knowing the fields of the same event chosen before it: the duration
+knows the chord, the gap knows chord and duration, the loudness all three. Independent heads
+drew a gap that did not fit the duration (rests where the music has none) and a duration that did
+not fit the chord; in training the chosen fields are the targets themselves (teacher forcing).
+
+``seed``: the original tutorial's network, kept as a baseline
 for comparison: the pitch id scaled to a float, three LSTMs of 512, a dense layer of 256 and a
 pitch head only (everything else is an eighth note).
 
@@ -35,6 +41,8 @@ class ModelConfig:
     velocity_embedding: int = 8
     style_embedding: int = 8
     dense_units: int = 0
+    chained: bool = True
+    """Each field's head also sees the fields of the same event chosen before it (see above)."""
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHITECTURES:
@@ -68,9 +76,21 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> ModelConfig:
-        """Rebuild a config, ignoring keys this version does not know."""
+        """Rebuild a config, ignoring keys this version does not know (a model saved before chained
+        heads existed has independent ones)."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{"chained": False, **{k: v for k, v in data.items() if k in known}})
+
+    @property
+    def given(self) -> tuple[str, ...]:
+        """The fields a training step is given from the event it predicts (teacher forcing)."""
+        return tuple(dict.fromkeys(f for name in self.heads for f in self.conditions(name)))
+
+    def conditions(self, name: str) -> tuple[str, ...]:
+        """The fields of the same event that the head of ``name`` sees (none when not chained)."""
+        if not self.chained or self.arch == "seed":
+            return ()
+        return FIELDS[: FIELDS.index(name)]
 
 
 def build_model(config: ModelConfig, sizes: dict[str, int], n_styles: int) -> keras.Model:
@@ -85,10 +105,11 @@ def build_model(config: ModelConfig, sizes: dict[str, int], n_styles: int) -> ke
     if config.arch == "seed":
         return _build_seed(config, sizes)
     inputs = {name: keras.Input(shape=(None,), dtype="int32", name=name) for name in (*FIELDS, "style")}
-    embedded = [
-        layers.Embedding(sizes[name], config.embedding_size(name), name=f"embed_{name}")(inputs[name])
+    embeddings = {
+        name: layers.Embedding(sizes[name], config.embedding_size(name), name=f"embed_{name}")
         for name in FIELDS
-    ]
+    }
+    embedded = [embeddings[name](inputs[name]) for name in FIELDS]
     embedded.append(
         layers.Embedding(n_styles, config.embedding_size("style"), name="embed_style")(inputs["style"])
     )
@@ -98,7 +119,15 @@ def build_model(config: ModelConfig, sizes: dict[str, int], n_styles: int) -> ke
         x = layers.Dropout(config.dropout, name=f"dropout_{i}")(x)
     if config.dense_units:
         x = layers.Dense(config.dense_units, activation="relu", name="hidden")(x)
-    outputs = {f"next_{name}": layers.Dense(sizes[name], name=f"next_{name}")(x) for name in FIELDS}
+    outputs = {}
+    for name in FIELDS:
+        seen = config.conditions(name)
+        for field in seen:
+            if f"given_{field}" not in inputs:
+                inputs[f"given_{field}"] = keras.Input(shape=(None,), dtype="int32", name=f"given_{field}")
+        features = [x] + [embeddings[field](inputs[f"given_{field}"]) for field in seen]
+        joined = layers.Concatenate(name=f"sees_{name}")(features) if seen else x
+        outputs[f"next_{name}"] = layers.Dense(sizes[name], name=f"next_{name}")(joined)
     return keras.Model(inputs=inputs, outputs=outputs, name="composer_lstm")
 
 

@@ -75,7 +75,19 @@ class Stepper:
             self._recurrent.append(recurrent.astype(np.float32))
             self._bias.append(bias.astype(np.float32))
         self._hidden = [w.astype(np.float32) for w in weights["hidden"]] if "hidden" in weights else None
-        self._heads = {name: [w.astype(np.float32) for w in weights[f"next_{name}"]] for name in self.heads}
+        self._heads: dict[str, list[np.ndarray]] = {}
+        self._given: dict[str, dict[str, np.ndarray]] = {}
+        for name in self.heads:
+            kernel, bias = weights[f"next_{name}"]
+            width = kernel.shape[0] - sum(weights[f"embed_{f}"][0].shape[1] for f in config.conditions(name))
+            self._heads[name] = [kernel[:width].astype(np.float32), bias.astype(np.float32)]
+            # A chained head's kernel rows for each field it sees, folded into that field's table.
+            self._given[name], offset = {}, width
+            for field in config.conditions(name):
+                (table,) = weights[f"embed_{field}"]
+                rows = kernel[offset : offset + table.shape[1]]
+                self._given[name][field] = (table @ rows).astype(np.float32)
+                offset += table.shape[1]
 
     def initial_state(self, batch: int = 1) -> State:
         """All-zero state, as the network starts every training sequence."""
@@ -83,7 +95,8 @@ class Stepper:
         return State(zeros, [z.copy() for z in zeros])
 
     def step(self, rows: np.ndarray, styles: np.ndarray, state: State) -> tuple[dict[str, np.ndarray], State]:
-        """Feed one event per piece (``rows``: ``(batch, 4)`` ids) and get next-event logits per field."""
+        """Feed one event per piece (``rows``: ``(batch, 4)`` ids) and get next-event logits per field
+        (for chained heads, the part that does not depend on the other fields: see :meth:`condition`)."""
         rows = np.asarray(rows).reshape(-1, 4)
         if self.config.arch == "seed":
             x = rows[:, :1].astype(np.float32) * self._pitch_scale * self._scalar_kernel
@@ -108,6 +121,13 @@ class Stepper:
                 x = np.maximum(x, 0.0)
         logits = {name: x @ w + b for name, (w, b) in self._heads.items()}
         return logits, State(hs, cs)
+
+    def condition(self, name: str, logits: np.ndarray, chosen: dict[str, np.ndarray]) -> np.ndarray:
+        """``name``'s logits from :meth:`step` completed with the fields of the same event already
+        chosen (``chosen``: ids per field, one per row); unchanged for independent heads."""
+        for field, table in self._given[name].items():
+            logits = logits + table[chosen[field]]
+        return logits
 
 
 def weights_from_keras(model: keras.Model) -> dict[str, list[np.ndarray]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -24,7 +25,9 @@ def _random_rows(rng, steps):
 
 
 @pytest.mark.parametrize(
-    "config", [TINY, ModelConfig(arch="seed", units=16, layers=3, dense_units=8)], ids=["lstm", "seed"]
+    "config",
+    [TINY, replace(TINY, chained=False), ModelConfig(arch="seed", units=16, layers=3, dense_units=8)],
+    ids=["lstm", "independent-heads", "seed"],
 )
 def test_stepper_matches_full_sequence(config):
     import keras
@@ -38,13 +41,17 @@ def test_stepper_matches_full_sequence(config):
         inputs = {"pitch": rows[None, :, 0].astype("float32")}
     else:
         inputs = {f: rows[None, :, i] for i, f in enumerate(FIELDS)} | {"style": np.full((1, 30), style)}
+    following = np.concatenate([rows[1:], rows[:1]])  # the event each step predicts
+    inputs |= {f"given_{f}": following[None, :, FIELDS.index(f)] for f in config.given}
     full = {k: np.asarray(v)[0] for k, v in model(inputs, training=False).items()}
     stepper = Stepper(config, weights_from_keras(model))
     state = stepper.initial_state(1)
     for t in range(30):
         logits, state = stepper.step(rows[t][None], np.array([style]), state)
+        given = {f: following[t][None, FIELDS.index(f)] for f in FIELDS}
         for name in config.heads:
-            np.testing.assert_allclose(logits[name][0], full[f"next_{name}"][t], atol=1e-4)
+            got = stepper.condition(name, logits[name], given)
+            np.testing.assert_allclose(got[0], full[f"next_{name}"][t], atol=1e-4)
 
 
 def test_batch_step_equals_single_steps():

@@ -111,23 +111,29 @@ def windows(
     return Windows(inputs, targets)
 
 
-def _tensors(data: Windows, heads: Sequence[str]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """The network's inputs and the targets of its ``heads``, keyed as the model names them."""
+def _tensors(
+    data: Windows, heads: Sequence[str], given: Sequence[str] = ()
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The network's inputs and the targets of its ``heads``, keyed as the model names them; the
+    ``given`` fields of the predicted event are inputs too (chained heads, teacher forcing)."""
     targets = {f"next_{name}": data.targets[name] for name in heads}
-    inputs = data.inputs if "duration" in heads else {"pitch": data.inputs["pitch"]}
+    inputs = dict(data.inputs) if "duration" in heads else {"pitch": data.inputs["pitch"]}
+    inputs.update({f"given_{name}": data.targets[name] for name in given})
     return inputs, targets
 
 
-def to_tf_dataset(data: Windows, heads: Sequence[str], batch: int) -> tf.data.Dataset:
+def to_tf_dataset(
+    data: Windows, heads: Sequence[str], batch: int, given: Sequence[str] = ()
+) -> tf.data.Dataset:
     """A ``tf.data`` pipeline of ``(inputs, targets)`` batches in order (for validation), prefetched."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices(_tensors(data, heads))
+    ds = tf.data.Dataset.from_tensor_slices(_tensors(data, heads, given))
     return ds.batch(batch).prefetch(tf.data.AUTOTUNE)
 
 
 def training_batches(
-    data: Windows, heads: Sequence[str], batch: int, seed: int, epochs: range
+    data: Windows, heads: Sequence[str], batch: int, seed: int, epochs: range, given: Sequence[str] = ()
 ) -> tf.data.Dataset:
     """The shuffled batches of every epoch in ``epochs``, one epoch after the other.
 
@@ -137,7 +143,7 @@ def training_batches(
     """
     import tensorflow as tf
 
-    inputs, targets = ({k: tf.constant(v) for k, v in part.items()} for part in _tensors(data, heads))
+    inputs, targets = ({k: tf.constant(v) for k, v in part.items()} for part in _tensors(data, heads, given))
     count = len(data)
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:

@@ -233,9 +233,10 @@ def _fit(
         left = budget.seconds - state.seconds if budget is not None else None
         callbacks.append(Progress(options.epochs, steps, train_windows.events, options.verbose > 1, left))
     epochs = range(state.epochs_done, options.epochs)
-    valid_ds = None if valid_windows is None else dataset.to_tf_dataset(valid_windows, heads, batch)
+    given = options.model.given
+    valid_ds = None if valid_windows is None else dataset.to_tf_dataset(valid_windows, heads, batch, given)
     model.fit(
-        dataset.training_batches(train_windows, heads, batch, options.seed, epochs),
+        dataset.training_batches(train_windows, heads, batch, options.seed, epochs, given),
         validation_data=valid_ds,
         initial_epoch=epochs.start,
         epochs=epochs.stop,
