@@ -11,6 +11,7 @@ import pytest
 from composer import artifact
 from composer.events import Event
 from composer.model import ModelConfig
+from tests.conftest import scale_piece
 from training import metrics
 from training.cli import main
 from training.evaluate import evaluate, write_report
@@ -173,3 +174,16 @@ def test_evaluate_command_rebuilds_the_held_out_set(tmp_path, monkeypatch, capsy
 def test_evaluate_command_refuses_a_model_without_sources(tiny_model_path, tmp_path, capsys):
     assert main(["evaluate", str(tiny_model_path), "--out", str(tmp_path)]) == 2
     assert "held-out" in capsys.readouterr().err
+
+
+def test_tell_apart_per_style_in_the_report(tiny_model_path, tmp_path):
+    held_out = [scale_piece(f"h{i}", 50 + i, "bach") for i in range(6)]
+    result = evaluate(artifact.load(tiny_model_path), held_out, pieces=2, length=20, telling=True)
+    figures = result["tell_apart"]["bach"]
+    assert figures["pieces"] == 6 and figures["length"] == len(held_out[0].events)
+    assert set(figures["accuracy"]) == {"logistic regression", "random forest"}
+    assert "folk" not in result["tell_apart"]  # no held-out folk pieces to compare with
+    paths = write_report([result], {"pieces": 2, "length": 20, "seed": 0}, tmp_path)
+    text = paths[1].read_text()
+    assert "## Telling generated pieces from real ones" in text
+    assert "What gives" in text

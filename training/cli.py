@@ -116,6 +116,11 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first piece (the others follow)")
     p.add_argument("--out", type=Path, help="report folder (default reports/<model name>)")
     p.add_argument("--compare", type=Path, help="a second model (the seed baseline) for extra columns")
+    p.add_argument(
+        "--tell-apart",
+        action="store_true",
+        help="also, per style, how well two classifiers tell generated pieces from held-out ones",
+    )
     return p
 
 
@@ -130,7 +135,9 @@ def evaluate_main(argv: list[str]) -> int:
     from training.evaluate import evaluate_files
 
     try:
-        written = evaluate_files(args.model, args.out, args.compare, args.pieces, args.length, args.seed)
+        written = evaluate_files(
+            args.model, args.out, args.compare, args.pieces, args.length, args.seed, telling=args.tell_apart
+        )
     except (ModelError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
