@@ -18,10 +18,19 @@ from composer.midi.read import read_score
 from composer.service import Composer, ComposeRequest
 from composer.settings import ComposerSettings
 from tests import midi_corpus
+from training.wad import FREEDOOM_WADS, music_lumps
 
 M21_MIDI = sorted((Path(music21.__file__).parent / "midi" / "testPrimitive").glob("test*.mid"))
 FILES = dict(midi_corpus.CORPUS)
 FILES.update({f"music21-{p.stem}": (lambda p=p: p.read_bytes()) for p in M21_MIDI})
+FILES.update(
+    {  # Freedoom's game music (BSD), made in sequencers: installed by scripts/install.sh
+        f"freedoom-{wad.stem[-1]}-{name}": (lambda data=data: data)
+        for wad in FREEDOOM_WADS
+        if wad.is_file()
+        for name, data in music_lumps(wad).items()
+    }
+)
 
 
 @pytest.fixture(scope="module")

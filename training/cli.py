@@ -121,7 +121,28 @@ def evaluate_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also, per style, how well two classifiers tell generated pieces from held-out ones",
     )
+    p.add_argument(
+        "--continuations",
+        type=Path,
+        metavar="DIR",
+        help="instead, continue every piece in DIR (a folder, or a corpus set such as freedoom) by --length "
+        "events and compare each with its own end",
+    )
     return p
+
+
+def _continuations(model: Path, folder: Path, out: Path | None, length: int, seed: int) -> list[Path]:
+    """``evaluate --continuations``: the report of :mod:`training.continuations`, as JSON and Markdown."""
+    import json
+
+    from training.continuations import evaluate_continuations, markdown
+
+    result = evaluate_continuations(model, folder, length, seed)
+    out = out or Path("reports") / f"{model.stem}-continuations"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "continuations.json").write_text(json.dumps(result, indent=1))
+    (out / "continuations.md").write_text(markdown(result))
+    return [out / "continuations.json", out / "continuations.md"]
 
 
 def evaluate_main(argv: list[str]) -> int:
@@ -135,9 +156,18 @@ def evaluate_main(argv: list[str]) -> int:
     from training.evaluate import evaluate_files
 
     try:
-        written = evaluate_files(
-            args.model, args.out, args.compare, args.pieces, args.length, args.seed, telling=args.tell_apart
-        )
+        if args.continuations is not None:
+            written = _continuations(args.model, args.continuations, args.out, args.length, args.seed)
+        else:
+            written = evaluate_files(
+                args.model,
+                args.out,
+                args.compare,
+                args.pieces,
+                args.length,
+                args.seed,
+                telling=args.tell_apart,
+            )
     except (ModelError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

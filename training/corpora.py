@@ -8,6 +8,7 @@ written into the model's artifact and its card.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,18 @@ def _abc(folder: str) -> Callable[[], list[Path]]:
     return files
 
 
+def cache_root() -> Path:
+    """Where training keeps what it derives from its sources (``CADENZA_CACHE_DIR``, else
+    ``~/.cache/cadenza``)."""
+    return Path(os.environ.get("CADENZA_CACHE_DIR") or Path.home() / ".cache" / "cadenza")
+
+
+def _freedoom() -> list[Path]:
+    from training.wad import extract_freedoom
+
+    return extract_freedoom(cache_root() / "freedoom")
+
+
 def _palestrina() -> list[Path]:
     return sorted((_root() / "palestrina").glob("*.krn"))
 
@@ -78,6 +91,13 @@ CORPUS_SETS: dict[str, CorpusSet] = {
         "public domain (G. P. da Palestrina, c. 1525-1594); Humdrum encodings distributed with music21",
         True,
         _palestrina,
+    ),
+    "freedoom": CorpusSet(
+        "Freedoom's game music: 67 General MIDI tracks from Debian's freedoom package",
+        "game",
+        "BSD-3-Clause (the Freedoom project)",
+        True,
+        _freedoom,
     ),
     "essen": CorpusSet(
         "folk songs from the Essen collection (ABC, thousands of melodies)",

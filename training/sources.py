@@ -24,7 +24,7 @@ from tqdm import tqdm
 from composer.artifact import encoding_settings
 from composer.events import Event, events_from_notes
 from training.corpora import CORPUS_SETS as CORPUS_SETS  # re-exported for the command line
-from training.corpora import corpus_set
+from training.corpora import cache_root, corpus_set
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,7 @@ def _parse_user(args: tuple[str, str]) -> tuple[list[Piece], list[tuple[str, str
 
 def cache_dir() -> Path:
     """Where parsed pieces are kept between runs (``CADENZA_CACHE_DIR``, else ``~/.cache/cadenza``)."""
-    root = os.environ.get("CADENZA_CACHE_DIR") or Path.home() / ".cache" / "cadenza"
-    return Path(root) / "pieces"
+    return cache_root() / "pieces"
 
 
 def _cache_key(path: str, style: str, parser: Callable) -> str:
@@ -147,7 +146,10 @@ def collect(
                 name,
                 chosen.licence,
             )
-        jobs += [(_parse_trusted, str(p), chosen.style) for p in first(corpus_files(name), name)]
+        jobs += [
+            (_parse_user if p.suffix == ".mid" else _parse_trusted, str(p), chosen.style)
+            for p in first(corpus_files(name), name)
+        ]
     for folder in midi_dirs:
         files = folder_files(folder)
         if not files:

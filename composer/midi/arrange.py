@@ -1,13 +1,14 @@
 """From generated events to the file people get: a new piece, or the user's file plus a new part.
 
 A new piece is played with phrase dynamics and a final ritardando. The new part of a
-continuation starts where the user's music ends on the model's grid, in the
-beats of the user's file, so it follows the file's tempo map; its loudness is matched to the
+continuation starts where the user's music ends on the model's grid (after the last drum hit
+too), in the beats of the user's file, so it follows the file's tempo map; its loudness is matched to the
 last notes of the user's piece, so the seam does not sound like another recording.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from statistics import fmean
@@ -15,7 +16,7 @@ from statistics import fmean
 from composer.events import TICKS_PER_QUARTER, Event, Note, Score, notes_from_events
 from composer.expression import perform
 from composer.keys import Key
-from composer.midi.notes import main_channel
+from composer.midi.notes import last_onset, main_channel
 from composer.midi.smf import PROGRAM_CHANGE, MidiFile
 from composer.midi.timeline import Timeline
 from composer.midi.write import (
@@ -85,6 +86,9 @@ def continuation(
         raise ValueError("a continuation needs the user's MIDI file")
     timeline = Timeline.of(source.midi)
     start = max(n.start for n in source.notes) + primer[-1].ioi / TICKS_PER_QUARTER
+    drums = timeline.quarters(last_onset(source.midi))  # drums the model did not hear may go on
+    if drums >= start:
+        start = math.floor(drums) + 1.0  # the beat after the last of them
     start_tick = timeline.tick(start)
     channel = main_channel(source)
     state = channel_state(source.midi, channel, start_tick)

@@ -88,6 +88,12 @@ def score_from_smf(
     )
 
 
+def last_onset(midi: MidiFile) -> int:
+    """The tick of the last note-on in the file, drums included."""
+    onsets = (t for track in midi.tracks for t, raw in track.messages if raw[0] & 0xF0 == NOTE_ON and raw[2])
+    return max(onsets, default=0)
+
+
 def main_channel(score: Score, last: int = 64) -> int:
     """The channel of the part that plays most of the last ``last`` notes: the one to continue."""
     counts = Counter(score.parts[n.part].channel for n in score.notes[-last:])
