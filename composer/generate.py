@@ -34,6 +34,8 @@ class PieceRequest:
     loop_guard: bool = True
     fixed: dict[str, int] = field(default_factory=dict)
     """Ids for fields the network does not predict (the seed network predicts pitch only)."""
+    chord_bias: np.ndarray | None = field(default=None, repr=False)
+    """Added to the chord logits before sampling (:mod:`composer.steering`)."""
 
 
 @dataclass
@@ -167,6 +169,8 @@ def _choose_pitch(piece: Progress, logits: np.ndarray) -> int | None:
         boost[END] = 3.0 * (count - request.length + 1) / max(1, latest - request.length)
     if request.loop_guard:
         banned |= loop_breakers(piece.pitches)
+    if request.chord_bias is not None:
+        logits = logits + request.chord_bias
     p = probabilities(logits, options, banned, boost)
     if not np.isfinite(p).all() or p.sum() == 0:  # everything banned: relax the loop guard
         p = probabilities(logits, options, set(range(MARKERS)) - ({END} if count >= earliest else set()))

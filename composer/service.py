@@ -35,6 +35,7 @@ from composer.midi.write import write_midi_file
 from composer.pianoroll import draw_piano_roll
 from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
 from composer.settings import ComposerSettings
+from composer.steering import chord_bias, texture_of
 from composer.stepper import Stepper
 
 log = logging.getLogger(__name__)
@@ -286,6 +287,9 @@ class Composer:
         fixed = {}
         if model.config.arch == "seed":  # the seed network plays every note as an eighth note
             fixed = vocabulary.steady_rhythm(TICKS_PER_QUARTER // 2)
+        bias = None
+        if source is not None and self.settings.continuation_steering > 0:
+            bias = chord_bias(vocabulary, texture_of(primer_events), self.settings.continuation_steering)
         piece = PieceRequest(
             length=request.length,
             seed=seed,
@@ -293,6 +297,7 @@ class Composer:
             sampling=request.sampling,
             primer=encoded.rows,
             fixed=fixed,
+            chord_bias=bias,
         )
         generated = self._batcher.submit(piece)
         return _Plan(

@@ -26,6 +26,12 @@ class ComposerSettings(BaseSettings):
     )
     workers: int = Field(2, ge=1, le=64, description="pieces whose files are made at the same time")
     batch: int = Field(64, ge=1, le=1024, description="most pieces generated together, one network step each")
+    continuation_steering: float = Field(
+        1.0,
+        ge=0,
+        le=5,
+        description="how strongly a continuation leans to its piece's key, chord size and register (0: off)",
+    )
     max_input_bytes: int = Field(2_000_000, ge=1_000, description="largest input piece accepted")
     max_input_notes: int = Field(50_000, ge=10, description="most notes in an input piece")
     max_input_quarters: float = Field(20_000, ge=10, description="longest input piece, in beats")

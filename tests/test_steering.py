@@ -1,0 +1,53 @@
+"""Steering a continuation towards its piece: the chord bias, and the composer using it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from composer.events import Event
+from composer.service import Composer, ComposeRequest
+from composer.settings import ComposerSettings
+from composer.steering import chord_bias, texture_of
+from composer.vocabulary import MARKERS, Vocabulary
+from tests import midi_corpus
+
+A_MAJOR = [
+    Event((57, 61, 64, 69), 12, 12, 5),
+    Event((62, 66, 69, 74), 12, 12, 5),
+    Event((64, 68, 71, 76), 12, 12, 5),
+]
+
+
+def test_texture_of_the_end_of_a_piece():
+    texture = texture_of(A_MAJOR * 10)
+    assert texture.notes_per_onset == 4.0
+    assert texture.pitch_classes[9] > texture.pitch_classes[0] == 0.0  # A is there, C is not
+    assert 57 <= texture.low < texture.high <= 76
+    assert texture.width == 12.0
+
+
+def test_the_bias_favours_chords_in_key_of_the_size_and_range():
+    chords = [(57, 61, 64, 69), (60, 64, 67, 72), (69,), (21, 25, 28, 33), (57, 61, 64, 69, 73)]
+    vocabulary = Vocabulary.build([[Event(c, 12, 12, 5) for c in chords]])
+    bias = chord_bias(vocabulary, texture_of(A_MAJOR * 10))
+    assert bias.shape == (len(vocabulary.pitch_sets) + MARKERS,)
+    assert not bias[:MARKERS].any()
+    score = {c: bias[MARKERS + vocabulary.pitch_sets.index(c)] for c in chords}
+    best = score[(57, 61, 64, 69)]
+    assert best > score[(60, 64, 67, 72)]  # C major: out of key
+    assert best > score[(69,)]  # one note where the piece plays four
+    assert best > score[(21, 25, 28, 33)]  # three octaves down
+    assert np.allclose(chord_bias(vocabulary, texture_of(A_MAJOR * 10), 0.0), 0.0)
+
+
+def test_continuations_are_steered_unless_switched_off(tiny_model_path, tmp_path):
+    data = midi_corpus.pedalled_piano()
+    made = []
+    for strength in (0.0, 3.0):
+        composer = Composer(ComposerSettings(model=tiny_model_path, continuation_steering=strength))
+        try:
+            request = ComposeRequest(length=40, seed=11, primer=data, audio=False, picture=False)
+            made.append(composer.compose_sync(request, tmp_path / str(strength)).midi.read_bytes())
+        finally:
+            composer.close()
+    assert made[0] != made[1]
