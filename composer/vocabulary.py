@@ -125,6 +125,11 @@ class Vocabulary:
             ids.append(token)
         return ids, mapped
 
+    def nearest(self, name: str, value: int | tuple[int, ...]) -> int:
+        """The id of ``value`` in field ``name``, or of the nearest known value."""
+        token = self._index[name].get(value)
+        return token if token is not None else self._nearest(name, value)
+
     def _nearest(self, name: str, value: int | tuple[int, ...]) -> int:
         if name == "pitch":
             return int(np.argmin(self._chord_distances(value))) + MARKERS

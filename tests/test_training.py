@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import mido
@@ -17,6 +18,7 @@ from tests.conftest import scale_piece
 from training import dataset
 from training.cli import main, parser
 from training.sources import collect
+from training.train import TrainOptions, train
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -150,3 +152,68 @@ def test_each_style_gets_its_own_default_tempo():
         "tempo_by_style": {"bach": 96.0, "folk": 200.0},
         "quarters_per_event_by_style": {"bach": per_event, "folk": per_event},
     }
+
+
+def test_fine_tuning_extends_the_vocabulary_and_starts_where_the_base_stopped(tiny_model_path, tmp_path):
+
+    from composer.vocabulary import MARKERS
+    from training.finetune import extended_vocabulary
+
+    base = artifact.load(tiny_model_path)
+    # New pieces: a new key (new chords), a new rhythm (dotted quarters) and a new style.
+    new = [scale_piece(f"n{i}", 70 + i, "mine") for i in range(6)]
+    new = [replace(p, events=tuple(replace(e, duration=18, ioi=18) for e in p.events)) for p in new]
+    extended = extended_vocabulary(base.vocabulary, (p.events for p in new), ["mine"], 100)
+    assert set(base.vocabulary.pitch_sets) < set(extended.pitch_sets)
+    assert 18 in extended.durations and 18 not in base.vocabulary.durations
+    assert extended.styles == (*base.vocabulary.styles, "mine")
+
+    options = TrainOptions(
+        out=tmp_path / "mine",
+        base=tiny_model_path,
+        epochs=2,
+        batch_size=8,
+        sequence_length=16,
+        validation=0.2,
+        verbose=0,
+        learning_rate=5e-4,
+        runs_dir=tmp_path / "runs",
+    )
+    report = train(options, pieces=new)
+    tuned = artifact.load(report.path)
+    assert tuned.config == base.config
+    assert tuned.vocabulary.styles == extended.styles
+    assert report.training["fine_tuned_from"]["model"] == str(tiny_model_path)
+    # Known chords keep their place in the pitch embedding's neighbourhood: rows moved, not reset.
+    old_rows = base.weights["embed_pitch"][0]
+    new_rows = tuned.weights["embed_pitch"][0]
+    for chord in base.vocabulary.pitch_sets[:5]:
+        before = old_rows[base.vocabulary.nearest("pitch", chord)]
+        after = new_rows[tuned.vocabulary.nearest("pitch", chord)]
+        assert np.abs(after - before).max() < 0.05
+    assert new_rows.shape[0] == len(tuned.vocabulary.pitch_sets) + MARKERS
+    assert set(base.vocabulary.pitch_sets) < set(tuned.vocabulary.pitch_sets)
+
+
+def test_transplanted_network_predicts_as_the_base_did(tiny_model_path):
+
+    from composer.model import build_model
+    from composer.stepper import Stepper, weights_from_keras
+    from training.finetune import extended_vocabulary, transplant
+
+    base = artifact.load(tiny_model_path)
+    piece = scale_piece("x", 60, "bach")
+    extended = extended_vocabulary(base.vocabulary, [piece.events], ["mine"], 50)
+    model = build_model(base.config, extended.sizes, len(extended.styles))
+    transplant(base, extended, model)
+    old, new = Stepper(base.config, base.weights), Stepper(base.config, weights_from_keras(model))
+    rows_old = base.vocabulary.encode(list(piece.events)).rows
+    rows_new = extended.encode(list(piece.events)).rows
+    so, sn = old.initial_state(1), new.initial_state(1)
+    style = base.vocabulary.style_id("bach")
+    for a, b in zip(rows_old[:10], rows_new[:10], strict=True):
+        lo, so = old.step(a[None], np.array([style]), so)
+        ln, sn = new.step(b[None], np.array([style]), sn)
+    # Every chord the base knew gets the logit it had.
+    known = [extended.nearest("pitch", c) for c in base.vocabulary.pitch_sets]
+    np.testing.assert_allclose(ln["pitch"][0, known], lo["pitch"][0, 3:], atol=1e-4)

@@ -64,13 +64,23 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--corpus", action="append", default=[], choices=sorted(CORPUS_SETS), help="bundled set")
     p.add_argument("--midi-dir", action="append", default=[], type=Path, help="folder of your MIDI files")
     p.add_argument("--out", required=True, type=Path, help="artifact path, e.g. models/mine(.cadenza)")
+    p.add_argument(
+        "--from",
+        dest="base",
+        type=Path,
+        metavar="MODEL",
+        help="fine-tune this .cadenza model on the sources instead of starting afresh (best for small "
+        "folders; its network size is kept)",
+    )
     p.add_argument("--arch", default="lstm", choices=["lstm", "seed"], help="network family")
     p.add_argument("--units", type=int, help="LSTM width (default 256; seed 512)")
     p.add_argument("--layers", type=int, help="LSTM layers (default 2; seed 3)")
     p.add_argument("--epochs", type=int, default=30, help="most epochs")
     p.add_argument("--batch-size", type=int, default=64, help="windows per training step")
     p.add_argument("--sequence-length", type=int, default=64, help="events per training window")
-    p.add_argument("--learning-rate", type=float, default=2e-3, help="Adam's learning rate")
+    p.add_argument(
+        "--learning-rate", type=float, help="Adam's learning rate (default 0.002; 0.0005 with --from)"
+    )
     p.add_argument("--validation", type=float, default=0.1, help="share of pieces held out")
     p.add_argument(
         "--transpose", type=_shifts, default=(0,), help="semitone shifts to add, e.g. -3..3 (default: none)"
@@ -186,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     for folder in args.midi_dir:
         if not folder.is_dir():
             parser().error(f"--midi-dir {folder} is not a folder")
+    if args.base is not None and not args.base.is_file():
+        parser().error(f"--from {args.base}: there is no model file there")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _import_tensorflow_quietly()
     from training.train import TrainOptions, train
@@ -202,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         epochs=args.epochs,
         batch_size=args.batch_size,
         sequence_length=args.sequence_length,
-        learning_rate=args.learning_rate,
+        learning_rate=args.learning_rate or (5e-4 if args.base else 2e-3),
+        base=args.base,
         validation=args.validation,
         transpose=args.transpose,
         max_pitch_sets=args.max_pitch_sets,

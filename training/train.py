@@ -12,7 +12,7 @@ import logging
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from composer import artifact
 from composer.model import ModelConfig, build_model
 from composer.vocabulary import PAD
-from training import dataset
+from training import dataset, finetune
 from training.corpora import corpus_set
 from training.sources import Piece, collect, styles_of
 
@@ -55,6 +55,8 @@ class TrainOptions:
     """First N files per source name; ``\"*\"`` for every source not named."""
     max_minutes: float | None = None
     """Time budget for fitting: no epoch starts that would not finish within it."""
+    base: Path | None = None
+    """A model to fine-tune (:mod:`training.finetune`): its network size replaces ``model``."""
     runs_dir: Path | None = None
     """Folder of run folders (``RUNS/NAME``); None: ``runs`` beside the artifact (:func:`run_folder`)."""
     resume: bool = False
@@ -114,7 +116,14 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     train_pieces, valid_pieces = dataset.split_by_piece(pieces, options.validation, options.seed)
     augmented = [t for p in train_pieces for t in dataset.transpositions(p, options.transpose)]
     styles = styles_of(pieces)
-    vocabulary = dataset.build_vocabulary(augmented, styles, options.max_pitch_sets)
+    base = artifact.load(options.base) if options.base else None
+    if base is not None:
+        options = replace(options, model=base.config)
+        vocabulary = finetune.extended_vocabulary(
+            base.vocabulary, (p.events for p in augmented), styles, options.max_pitch_sets
+        )
+    else:
+        vocabulary = dataset.build_vocabulary(augmented, styles, options.max_pitch_sets)
     rows, style_ids, unknown_train = dataset.encode_pieces(augmented, vocabulary)
     train_windows = dataset.windows(rows, style_ids, options.sequence_length, options.sequence_length // 2)
     valid_windows, unknown_valid = None, 0
@@ -135,6 +144,8 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     data = resume.data_digest(a for w in windows for part in (w.inputs, w.targets) for a in part.values())
     state = resume.start(run_dir, {"options": _fit_options(options), "data": data}, options.resume)
     model = build_model(options.model, vocabulary.sizes, len(vocabulary.styles))
+    if base is not None:
+        finetune.transplant(base, vocabulary, model)
     model.compile(
         optimizer=keras.optimizers.Adam(options.learning_rate, clipnorm=1.0),
         loss={
@@ -153,8 +164,12 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
         "sources": {
             "corpus": list(options.corpus),
             "midi_dirs": [str(d) for d in options.midi_dirs],
-            "licences": [corpus_set(name).to_dict(name) for name in options.corpus],
+            "licences": [corpus_set(name).to_dict(name) for name in options.corpus]
+            + (base.training.get("sources", {}).get("licences", []) if base is not None else []),
         },
+        "fine_tuned_from": None
+        if base is None
+        else {"model": str(options.base), "sources": base.training.get("sources", {})},
         "pieces": {"train": len(train_pieces), "validation": len(valid_pieces), "skipped": len(failures)},
         "validation_pieces": sorted(p.name for p in valid_pieces),
         "events": {
