@@ -12,6 +12,7 @@ from pathlib import Path
 
 from composer.cli_parser import DefaultsHelp, OneLineParser
 from composer.model import ModelConfig
+from composer.sampling import SamplingOptions
 from training.sources import CORPUS_SETS
 
 
@@ -126,6 +127,8 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first piece (the others follow)")
     p.add_argument("--out", type=Path, help="report folder (default reports/<model name>)")
     p.add_argument("--compare", type=Path, help="a second model (the seed baseline) for extra columns")
+    p.add_argument("--temperature", type=float, help="sampling temperature (default: the composer's)")
+    p.add_argument("--top-p", type=float, help="nucleus mass on the chords (default: the composer's)")
     p.add_argument(
         "--tell-apart",
         action="store_true",
@@ -155,6 +158,14 @@ def _continuations(model: Path, folder: Path, out: Path | None, length: int, see
     return [out / "continuations.json", out / "continuations.md"]
 
 
+def _sampling(temperature: float | None, top_p: float | None) -> SamplingOptions | None:
+    """The sampling asked for on the command line, over the composer's defaults; None if none."""
+    if temperature is None and top_p is None:
+        return None
+    defaults = SamplingOptions()
+    return SamplingOptions(temperature or defaults.temperature, defaults.top_k, top_p or defaults.top_p)
+
+
 def evaluate_main(argv: list[str]) -> int:
     """Run an evaluation; returns the process exit code."""
     args = evaluate_parser().parse_args(argv)
@@ -162,7 +173,7 @@ def evaluate_main(argv: list[str]) -> int:
         evaluate_parser().error("--pieces and --length must be at least 1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _import_tensorflow_quietly()
-    from composer.errors import ModelError
+    from composer.errors import ComposerError
     from training.evaluate import evaluate_files
 
     try:
@@ -178,7 +189,7 @@ def evaluate_main(argv: list[str]) -> int:
                 args.seed,
                 telling=args.tell_apart,
             )
-    except (ModelError, ValueError) as error:
+    except (ComposerError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print("wrote " + ", ".join(str(p) for p in written))

@@ -149,17 +149,17 @@ class Made:
     ended_naturally: bool
 
 
-def decoding(model: Artifact) -> tuple[dict, str]:
+def decoding(model: Artifact, sampling: SamplingOptions | None = None) -> tuple[dict, str]:
     """``PieceRequest`` settings for the model's own decoding, and a description for the report.
 
-    Our network samples with the default settings. The seed network is decoded as the tutorial
-    did: argmax (exactly, through top-k 1), no loop guard, every note an eighth note.
+    Our network samples with ``sampling`` (the defaults when None). The seed network is decoded
+    as the tutorial did: argmax (exactly, through top-k 1), no loop guard, every note an eighth.
     """
     if model.config.arch != "seed":
-        options = SamplingOptions()
-        return {}, (
-            f"default sampling (temperature {options.temperature:g}, top-p {options.top_p:g} on the "
-            "chords, rhythm untrimmed), loop guard"
+        options = sampling or SamplingOptions()
+        return {"sampling": options}, (
+            f"sampling at temperature {options.temperature:g}, top-p {options.top_p:g} on the "
+            "chords, rhythm untrimmed, loop guard"
         )
     settings = {
         "sampling": SamplingOptions(top_k=1, top_p=1.0),
@@ -170,10 +170,16 @@ def decoding(model: Artifact) -> tuple[dict, str]:
 
 
 def generate_pieces(
-    model: Artifact, stepper: Stepper, count: int, length: int, seed: int, batch: int = 16
+    model: Artifact,
+    stepper: Stepper,
+    count: int,
+    length: int,
+    seed: int,
+    batch: int = 16,
+    sampling: SamplingOptions | None = None,
 ) -> list[Made]:
     """``count`` pieces with seeds ``seed``, ``seed + 1``, ..., the styles taken in turn."""
-    settings, _ = decoding(model)
+    settings, _ = decoding(model, sampling)
     styles = model.vocabulary.styles
     requests = [
         PieceRequest(length=length, seed=seed + i, style=i % len(styles), **settings) for i in range(count)
@@ -194,11 +200,16 @@ def _generate(model: Artifact, stepper: Stepper, requests: Sequence[PieceRequest
 
 
 def tell_apart_figures(
-    model: Artifact, stepper: Stepper, held_out: Sequence[Piece], seed: int, batch: int = 16
+    model: Artifact,
+    stepper: Stepper,
+    held_out: Sequence[Piece],
+    seed: int,
+    batch: int = 16,
+    sampling: SamplingOptions | None = None,
 ) -> dict:
     """Per style: as many generated pieces as there are held-out ones, of their median length,
     told apart from them by two classifiers (:mod:`training.tell_apart`)."""
-    settings, _ = decoding(model)
+    settings, _ = decoding(model, sampling)
     found = {}
     for style in sorted({p.style for p in held_out}):
         real = [list(p.events) for p in held_out if p.style == style]
@@ -261,6 +272,7 @@ def evaluate(
     seed: int = 0,
     batch: int = 16,
     telling: bool = False,
+    sampling: SamplingOptions | None = None,
 ) -> dict:
     """All figures of ``model``: likelihood on ``held_out``, and generated pieces beside it
     (and with ``telling``, how well classifiers tell the two apart, per style)."""
@@ -278,7 +290,7 @@ def evaluate(
     stepper = Stepper(model.config, model.weights)
     validation = validation_figures(stepper, model.vocabulary, held_out)
     lap("validation")
-    made = generate_pieces(model, stepper, pieces, length, seed, batch)
+    made = generate_pieces(model, stepper, pieces, length, seed, batch, sampling)
     lap("generation")
     generated = [
         {
@@ -308,7 +320,7 @@ def evaluate(
         "model": model.path.stem if model.path else "model",
         "path": str(model.path) if model.path else None,
         "arch": model.config.arch,
-        "decoding": decoding(model)[1],
+        "decoding": decoding(model, sampling)[1],
         "validation": validation,
         "generated": _summaries(generated, styles, made_overlap),
         "held_out": _summaries(real, styles, lambda style: _split_half_overlap(events_of(held_out, style))),
@@ -319,7 +331,7 @@ def evaluate(
     }
     lap("figures")
     if telling:
-        result["tell_apart"] = tell_apart_figures(model, stepper, held_out, seed, batch)
+        result["tell_apart"] = tell_apart_figures(model, stepper, held_out, seed, batch, sampling)
         lap("tell apart")
     result["seconds"] = seconds
     result["events_per_second"] = round(sum(len(m.events) for m in made) / max(seconds["generation"], 1e-3))
@@ -595,6 +607,7 @@ def evaluate_files(
     seed: int = 0,
     batch: int = 16,
     telling: bool = False,
+    sampling: SamplingOptions | None = None,
 ) -> list[Path]:
     """Evaluate the model at ``model_path`` (and ``compare``) on their held-out sets; write the report."""
     from composer import artifact
@@ -608,7 +621,7 @@ def evaluate_files(
         log.info(
             "%s: %d held-out pieces in %.0f s; generating %d pieces", path, len(held_out), collected, pieces
         )
-        result = evaluate(model, held_out, pieces, length, seed, batch, telling)
+        result = evaluate(model, held_out, pieces, length, seed, batch, telling, sampling)
         result["seconds"] = {"load and held-out set": round(collected, 2), **result["seconds"]}
         result["seconds"]["total"] = round(time.perf_counter() - started, 2)
         results.append(result)
