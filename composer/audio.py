@@ -134,11 +134,15 @@ def render_audio(
     *,
     max_bytes: int = MAX_AUDIO_BYTES,
     timeout_s: float = RENDER_TIMEOUT_S,
+    streaming: bool = True,
 ) -> AudioInfo:
     """Render ``midi_path`` with FluidSynth and write normalised OGG/Opus or MP3 to ``out_path``.
 
     ``bitrate_kbps`` defaults to :data:`DEFAULT_BITRATE_KBPS` for the format and is lowered when
-    the piece is so long that the file would exceed ``max_bytes``. Raises :class:`AudioUnavailable`
+    the piece is so long that the file would exceed ``max_bytes``. With ``streaming``, Ogg Opus is
+    encoded while FluidSynth renders and normalised by its header's output gain
+    (:mod:`composer.audio_stream`); a streamed file over the budget is made again the two-pass
+    way, as MP3 always is. Raises :class:`AudioUnavailable`
     with a reason when the tools are missing or the render fails (nothing is left at
     ``out_path`` then), and ``ValueError`` for arguments no caller should pass.
 
@@ -174,6 +178,21 @@ def render_audio(
         )
     _check_soundfont(Path(soundfont))
     _check_encoder(fmt)
+    if streaming and fmt == "ogg":
+        streamed = _render_streaming(
+            binary,
+            Path(soundfont),
+            midi_path,
+            out_path,
+            fmt,
+            sample_rate,
+            target_peak_db,
+            bitrate_kbps,
+            max_bytes,
+            timeout_s,
+        )
+        if streamed is not None:
+            return streamed
 
     with tempfile.TemporaryDirectory(prefix="cadenza-audio-") as tmp:
         wav = Path(tmp) / "render.wav"
@@ -213,6 +232,80 @@ def render_audio(
         encoded - rendered,
     )
     return AudioInfo(out_path, seconds, target_peak_db, size, fmt, rendered - started, encoded - rendered)
+
+
+def _render_streaming(
+    binary: str,
+    soundfont: Path,
+    midi: Path,
+    out_path: Path,
+    fmt: str,
+    sample_rate: int,
+    target_peak_db: float,
+    bitrate_kbps: int | None,
+    max_bytes: int,
+    timeout_s: float,
+) -> AudioInfo | None:
+    """Render and encode at once; None when the file came out over ``max_bytes`` (the caller then
+    makes it the two-pass way, which knows the length before it picks the bitrate)."""
+    from composer.audio_stream import CHANNELS, StreamFailed, render_streaming
+
+    kbps = _choose_bitrate(fmt, bitrate_kbps, _midi_seconds(midi) + 2.0, max_bytes)
+    command = [
+        *(binary, "-ni", "-g", "0.5", "-r", str(sample_rate), "-O", "float", "-T", "raw", "-E", "little"),
+        *("-F", "-", str(soundfont), str(midi)),
+    ]
+    handle, name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".part")
+    os.close(handle)
+    part = Path(name)
+    try:
+        try:
+            done = render_streaming(
+                command,
+                part,
+                sample_rate,
+                _encoder_settings(fmt, kbps, CHANNELS),
+                target_peak_db,
+                SILENCE_DB,
+                TAIL_SECONDS,
+                FADE_SECONDS,
+                timeout_s,
+            )
+        except StreamFailed as why:
+            raise AudioUnavailable(str(why)[:300]) from None
+        except sf.SoundFileError as error:
+            raise AudioUnavailable(f"encoding {fmt.upper()} failed: {error}") from error
+        size = part.stat().st_size
+        if size > max_bytes:
+            return None
+        part.chmod(0o644)
+        os.replace(part, out_path)
+    finally:
+        part.unlink(missing_ok=True)
+    seconds = done.frames / sample_rate
+    log.info(
+        "rendered %s streaming: %.1f s of audio, %s at %d kbit/s, %d bytes (synth %.2f s, then %.2f s)",
+        out_path.name,
+        seconds,
+        fmt,
+        kbps,
+        size,
+        done.render_seconds,
+        done.encode_seconds,
+    )
+    return AudioInfo(out_path, seconds, target_peak_db, size, fmt, done.render_seconds, done.encode_seconds)
+
+
+def _midi_seconds(midi: Path) -> float:
+    """How long ``midi`` plays, through its tempo map (0 when it cannot be read)."""
+    from composer.midi.smf import parse_smf
+    from composer.midi.timeline import Timeline
+
+    try:
+        parsed = parse_smf(midi.read_bytes())
+    except Exception:  # FluidSynth will say what is wrong with it
+        return 0.0
+    return float(Timeline.of(parsed).seconds([parsed.end])[0])
 
 
 def _check_soundfont(soundfont: Path) -> None:
