@@ -46,6 +46,20 @@ class AudioLog(logging.Handler):
             self.records.append((float(seconds), float(synth), float(encode)))
 
 
+def fluidsynth_alone(midi: Path, wav: Path) -> float:
+    """Seconds FluidSynth takes to render ``midi`` to a WAV with its default settings at 24 kHz:
+    the floor a finished piece is measured against."""
+    from composer.audio import find_soundfont
+
+    start = time.perf_counter()
+    subprocess.run(
+        ["fluidsynth", "-ni", "-F", str(wav), "-r", "24000", str(find_soundfont(None)), str(midi)],
+        capture_output=True,
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
 async def warm_runs(
     model: Path, length: int, runs: int, out: Path
 ) -> tuple[list[dict[str, float]], float, float]:
@@ -79,6 +93,8 @@ async def warm_runs(
             row["wall"] = wall
             row["events"] = piece.events
             row["music seconds"] = piece.seconds
+            row["fluidsynth alone"] = fluidsynth_alone(piece.midi, out / f"alone-{run}.wav")
+            row["total / alone"] = row["total"] / row["fluidsynth alone"]
             if len(handler.records) > run:
                 audio_seconds, synth, encode = handler.records[run]
                 row["render"], row["encode"], row["audio seconds"] = synth, encode, audio_seconds
@@ -331,10 +347,12 @@ def main(argv: list[str] | None = None) -> int:
         ("midi", "MIDI"),
         ("picture", "picture"),
         ("render", "audio: FluidSynth render"),
-        ("encode", "audio: scan + Opus encode"),
+        ("encode", "audio: after FluidSynth ends (streaming) or scan + encode (two-pass)"),
         ("audio", "audio (render + encode + checks)"),
         ("total", "total (the service's stages)"),
         ("wall", "wall time of await compose()"),
+        ("fluidsynth alone", "FluidSynth alone, same MIDI (`fluidsynth -ni -F out.wav -r 24000`)"),
+        ("total / alone", "total / FluidSynth alone (ratio, per piece)"),
     ]
     table = []
     for key, label in names:
