@@ -134,12 +134,16 @@ def piece_embed(job: Job, piece: Composition, prefix: str, notes: list[str]) -> 
     again = format_options(request_options(request) | {"seed": piece.seed})
     if request.primer is None:
         title = "🎼 A new piece"
-        description = f"{piece.events} notes and chords, {length} in {piece.key} at {piece.tempo:g} bpm."
+        description = (
+            f"{piece.events} notes and chords ({piece.notes} notes in all), {length} in {piece.key} "
+            f"at {piece.tempo:g} bpm."
+        )
         how = f"`{prefix}compose {again}`"
     else:
         title = f"🎼 {request.primer_name or 'Your piece'}, continued"
         description = (
-            f"{piece.events} new notes and chords after the {piece.primer_events} of yours, {length} in all, "
+            f"{piece.events} new notes and chords ({piece.notes} notes) after the {piece.primer_events} "
+            f"of yours, {length} in all, "
             f"in {piece.key} at {piece.tempo:g} bpm."
         )
         how = f"Reply to the same file with `{prefix}continue {again}`"

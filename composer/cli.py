@@ -283,9 +283,12 @@ def _main(argv: list[str] | None) -> int:
             return 2
     for warning in piece.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    what = f"{piece.events} notes and chords"
+    what = f"{piece.events} notes and chords ({piece.notes} notes in all)"
     if piece.primer_events:
-        what = f"{piece.events} new notes and chords after the {piece.primer_events} of yours"
+        what = (
+            f"{piece.events} new notes and chords ({piece.notes} notes in all) "
+            f"after the {piece.primer_events} of yours"
+        )
     print(
         f"Composed {what}: {piece.seconds:.0f} s of music in {piece.key} "
         f"at {piece.tempo:g} bpm, seed {piece.seed}."

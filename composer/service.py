@@ -66,11 +66,12 @@ class ComposeRequest:
 
     def __post_init__(self) -> None:
         if isinstance(self.length, bool) or not isinstance(self.length, int | np.integer):
-            raise InvalidOptionError(f"The length must be a whole number of notes from 1 to {MAX_LENGTH}.")
+            raise InvalidOptionError(
+                f"The length must be a whole number of notes and chords from 1 to {MAX_LENGTH}."
+            )
         if not 1 <= self.length <= MAX_LENGTH:
             raise InvalidOptionError(
-                f"The length must be from 1 to {MAX_LENGTH} notes (about {MAX_LENGTH // 250} minutes), "
-                f"not {self.length}."
+                f"The length must be from 1 to {MAX_LENGTH} notes and chords, not {self.length}."
             )
         if self.seed is not None and not 0 <= self.seed < SEED_LIMIT:
             raise InvalidOptionError(f"The seed must be a whole number from 0 to {SEED_LIMIT - 1}.")
@@ -103,6 +104,7 @@ class Composition:
     picture: Path | None
     seed: int
     events: int
+    """Notes and chords (onsets) of the new part."""
     primer_events: int
     seconds: float
     key: str
@@ -113,6 +115,8 @@ class Composition:
     mapped_values: int
     timings: dict[str, float]
     warnings: tuple[str, ...] = ()
+    notes: int = 0
+    """Notes of the new part in all (a four-note chord counts four)."""
 
     @property
     def settings(self) -> dict[str, str]:
@@ -408,6 +412,7 @@ class Composer:
             mapped_values=plan.mapped_values,
             timings=timings,
             warnings=tuple(warnings),
+            notes=sum(len(e.pitches) for e in new_events),
         )
 
     def _render(self, midi: Path, target: Path, warnings: list[str]) -> tuple[AudioInfo | None, float]:

@@ -252,7 +252,7 @@ async def test_continue_an_attached_midi(discord_fake):
     assert notes_in(made[".mid"]) > 8
     embed = message["embeds"][0]
     assert embed["title"] == "🎼 melody.mid, continued"
-    assert re.match(r"\d+ new notes and chords after the 8 of yours", embed["description"])
+    assert re.match(r"\d+ new notes and chords \(\d+ notes\) after the 8 of yours", embed["description"])
     assert buttons(message)["Variation"] == f"cadenza:variation:{sent['id']}:8 temperature=0.7"
 
 

@@ -125,7 +125,9 @@ def test_python_dash_m_composer_end_to_end(tmp_path, tiny_model_path):
         timeout=300,
     )
     assert done.returncode == 0, done.stderr
-    assert re.match(r"Composed \d+ new notes and chords after the 48 of yours: ", done.stdout), done.stdout
+    assert re.match(
+        r"Composed \d+ new notes and chords \(\d+ notes in all\) after the 48 of yours: ", done.stdout
+    ), done.stdout
     assert any(p.suffix == ".mid" for p in tmp_path.iterdir())
     bad = subprocess.run(
         [sys.executable, "-m", "composer", "compose", "-5"],
