@@ -36,6 +36,8 @@ class PieceRequest:
     """Ids for fields the network does not predict (the seed network predicts pitch only)."""
     chord_bias: np.ndarray | None = field(default=None, repr=False)
     """Added to the chord logits before sampling (:mod:`composer.steering`)."""
+    candidate: int = 0
+    """Which of several candidates for the same seed this is (0: the piece the seed alone gives)."""
 
 
 @dataclass
@@ -44,6 +46,9 @@ class Generated:
 
     rows: np.ndarray
     ended_naturally: bool
+    log_likelihood: float = 0.0
+    """The network's own log-probability of the piece's events, per event (untempered): how
+    typical of what it learnt the piece is, for choosing among candidates."""
 
 
 def end_window(length: int) -> tuple[int, int]:
@@ -67,7 +72,9 @@ class Progress:
 
     def __init__(self, request: PieceRequest) -> None:
         self.request = request
-        self.rng = np.random.default_rng(request.seed)
+        seed = [request.seed, request.candidate] if request.candidate else request.seed
+        self.rng = np.random.default_rng(seed)
+        self.log_likelihood = 0.0
         self.rows: list[list[int]] = []
         self.pitches: list[int] = []
         self.done = False
@@ -76,7 +83,8 @@ class Progress:
 
     def result(self) -> Generated:
         """The finished piece."""
-        return Generated(np.asarray(self.rows, dtype=np.int32).reshape(-1, 4), self.ended_naturally)
+        rows = np.asarray(self.rows, dtype=np.int32).reshape(-1, 4)
+        return Generated(rows, self.ended_naturally, self.log_likelihood / max(1, len(self.rows)))
 
 
 def generate(stepper: Stepper, requests: Sequence[PieceRequest]) -> list[Generated]:
@@ -110,6 +118,8 @@ def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray], stepper: 
         if piece.done:
             continue
         pitch = _choose_pitch(piece, logits["pitch"][b])
+        token = END if pitch is None else pitch
+        piece.log_likelihood += _log_softmax_at(logits["pitch"][b][None, :], [token])[0]
         if pitch is None:
             piece.done = True
             piece.ended_naturally = len(piece.rows) < end_window(piece.request.length)[1]
@@ -126,6 +136,8 @@ def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray], stepper: 
         if name in logits:
             z = stepper.condition(name, logits[name][going], drawn)
             values = _draw_rhythm(z, temperatures, uniforms[:, i])
+            for piece, score in zip(chosen, _log_softmax_at(z, values), strict=True):
+                piece.log_likelihood += score
         else:
             values = [piece.request.fixed[name] for piece in chosen]
         drawn[name] = np.asarray(values)
@@ -152,6 +164,19 @@ def _draw_rhythm(logits: np.ndarray, temperatures: np.ndarray, uniforms: np.ndar
     cumulative = np.cumsum(np.exp(z), axis=1)
     chosen = (cumulative <= (uniforms * cumulative[:, -1])[:, None]).sum(axis=1)
     return np.minimum(chosen, z.shape[1] - 1)
+
+
+def _log_softmax_at(logits: np.ndarray, chosen: Sequence[int]) -> np.ndarray:
+    """Each row's log-probability (untempered softmax) of its chosen id."""
+    z = np.asarray(logits, dtype=np.float64)
+    top = z.max(axis=1, keepdims=True)
+    norm = np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
+    return z[np.arange(len(z)), np.asarray(chosen)] - norm
+
+
+def best_candidate(results: Sequence[Generated]) -> Generated:
+    """The candidate the network finds likeliest, per event."""
+    return max(results, key=lambda r: r.log_likelihood)
 
 
 def _choose_pitch(piece: Progress, logits: np.ndarray) -> int | None:

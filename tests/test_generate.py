@@ -81,3 +81,21 @@ def test_loop_guard_stops_argmax_loops(stepper):
         for i in range(len(pitches) - 3 * size):
             window = pitches[i : i + 3 * size]
             assert not (window[:size] == window[size : 2 * size] == window[2 * size :]), (size, i)
+
+
+def test_candidates_differ_and_the_likeliest_is_kept(tiny_model_path):
+    from dataclasses import replace
+
+    from composer import artifact
+    from composer.generate import PieceRequest, best_candidate, generate
+    from composer.stepper import Stepper
+
+    model = artifact.load(tiny_model_path)
+    stepper = Stepper(model.config, model.weights)
+    request = PieceRequest(length=30, seed=9)
+    results = generate(stepper, [replace(request, candidate=c) for c in range(4)])
+    alone = generate(stepper, [request])[0]
+    assert alone.rows.tolist() == results[0].rows.tolist()  # candidate 0 is the seed's own piece
+    assert len({r.rows.tobytes() for r in results}) > 1
+    assert all(-50 < r.log_likelihood < 0 for r in results)
+    assert best_candidate(results).log_likelihood == max(r.log_likelihood for r in results)

@@ -130,6 +130,9 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, help="sampling temperature (default: the composer's)")
     p.add_argument("--top-p", type=float, help="nucleus mass on the chords (default: the composer's)")
     p.add_argument(
+        "--candidates", type=int, default=1, help="keep the likeliest of this many candidates per piece"
+    )
+    p.add_argument(
         "--tell-apart",
         action="store_true",
         help="also, per style, how well two classifiers tell generated pieces from held-out ones",

@@ -15,14 +15,14 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from composer.artifact import Artifact
 from composer.events import TICKS_PER_QUARTER, Event
-from composer.generate import PieceRequest, generate
+from composer.generate import PieceRequest, best_candidate, generate
 from composer.keys import NAMES
 from composer.sampling import SamplingOptions
 from composer.stepper import Stepper
@@ -177,6 +177,7 @@ def generate_pieces(
     seed: int,
     batch: int = 16,
     sampling: SamplingOptions | None = None,
+    candidates: int = 1,
 ) -> list[Made]:
     """``count`` pieces with seeds ``seed``, ``seed + 1``, ..., the styles taken in turn."""
     settings, _ = decoding(model, sampling)
@@ -184,18 +185,24 @@ def generate_pieces(
     requests = [
         PieceRequest(length=length, seed=seed + i, style=i % len(styles), **settings) for i in range(count)
     ]
-    return _generate(model, stepper, requests, batch)
+    return _generate(model, stepper, requests, batch, candidates)
 
 
-def _generate(model: Artifact, stepper: Stepper, requests: Sequence[PieceRequest], batch: int) -> list[Made]:
-    """The pieces ``requests`` ask for, ``batch`` at a time."""
+def _generate(
+    model: Artifact, stepper: Stepper, requests: Sequence[PieceRequest], batch: int, candidates: int = 1
+) -> list[Made]:
+    """The pieces ``requests`` ask for, ``batch`` at a time; with ``candidates`` above 1 each is
+    the likeliest of that many candidates (:func:`composer.generate.best_candidate`)."""
     styles = model.vocabulary.styles
+    expanded = [replace(r, candidate=c) for r in requests for c in range(candidates)]
+    results = []
+    for start in range(0, len(expanded), batch):
+        results += generate(stepper, expanded[start : start + batch])
     made = []
-    for start in range(0, len(requests), batch):
-        group = requests[start : start + batch]
-        for request, result in zip(group, generate(stepper, group), strict=True):
-            events = [model.vocabulary.decode_event(row) for row in result.rows]
-            made.append(Made(request.seed, styles[request.style], events, result.ended_naturally))
+    for i, request in enumerate(requests):
+        result = best_candidate(results[i * candidates : (i + 1) * candidates])
+        events = [model.vocabulary.decode_event(row) for row in result.rows]
+        made.append(Made(request.seed, styles[request.style], events, result.ended_naturally))
     return made
 
 
@@ -206,6 +213,7 @@ def tell_apart_figures(
     seed: int,
     batch: int = 16,
     sampling: SamplingOptions | None = None,
+    candidates: int = 1,
 ) -> dict:
     """Per style: as many generated pieces as there are held-out ones, of their median length,
     told apart from them by two classifiers (:mod:`training.tell_apart`)."""
@@ -221,7 +229,7 @@ def tell_apart_figures(
             PieceRequest(length=length, seed=seed + 100_000 + i, style=style_id, **settings)
             for i in range(len(real))
         ]
-        made = [m.events for m in _generate(model, stepper, requests, batch)]
+        made = [m.events for m in _generate(model, stepper, requests, batch, candidates)]
         found[style] = {"length": length, **tell_apart(real, made, seed)}
     return found
 
@@ -273,6 +281,7 @@ def evaluate(
     batch: int = 16,
     telling: bool = False,
     sampling: SamplingOptions | None = None,
+    candidates: int = 1,
 ) -> dict:
     """All figures of ``model``: likelihood on ``held_out``, and generated pieces beside it
     (and with ``telling``, how well classifiers tell the two apart, per style)."""
@@ -290,7 +299,7 @@ def evaluate(
     stepper = Stepper(model.config, model.weights)
     validation = validation_figures(stepper, model.vocabulary, held_out)
     lap("validation")
-    made = generate_pieces(model, stepper, pieces, length, seed, batch, sampling)
+    made = generate_pieces(model, stepper, pieces, length, seed, batch, sampling, candidates)
     lap("generation")
     generated = [
         {
@@ -320,7 +329,8 @@ def evaluate(
         "model": model.path.stem if model.path else "model",
         "path": str(model.path) if model.path else None,
         "arch": model.config.arch,
-        "decoding": decoding(model, sampling)[1],
+        "decoding": decoding(model, sampling)[1]
+        + (f", the likeliest of {candidates} candidates" if candidates > 1 else ""),
         "validation": validation,
         "generated": _summaries(generated, styles, made_overlap),
         "held_out": _summaries(real, styles, lambda style: _split_half_overlap(events_of(held_out, style))),
@@ -331,7 +341,7 @@ def evaluate(
     }
     lap("figures")
     if telling:
-        result["tell_apart"] = tell_apart_figures(model, stepper, held_out, seed, batch, sampling)
+        result["tell_apart"] = tell_apart_figures(model, stepper, held_out, seed, batch, sampling, candidates)
         lap("tell apart")
     result["seconds"] = seconds
     result["events_per_second"] = round(sum(len(m.events) for m in made) / max(seconds["generation"], 1e-3))
@@ -608,6 +618,7 @@ def evaluate_files(
     batch: int = 16,
     telling: bool = False,
     sampling: SamplingOptions | None = None,
+    candidates: int = 1,
 ) -> list[Path]:
     """Evaluate the model at ``model_path`` (and ``compare``) on their held-out sets; write the report."""
     from composer import artifact
@@ -621,7 +632,7 @@ def evaluate_files(
         log.info(
             "%s: %d held-out pieces in %.0f s; generating %d pieces", path, len(held_out), collected, pieces
         )
-        result = evaluate(model, held_out, pieces, length, seed, batch, telling, sampling)
+        result = evaluate(model, held_out, pieces, length, seed, batch, telling, sampling, candidates)
         result["seconds"] = {"load and held-out set": round(collected, 2), **result["seconds"]}
         result["seconds"]["total"] = round(time.perf_counter() - started, 2)
         results.append(result)
