@@ -27,7 +27,7 @@ from composer.audio import AudioInfo, AudioUnavailable, find_soundfont, render_a
 from composer.batcher import Batcher
 from composer.errors import InvalidOptionError
 from composer.events import TICKS_PER_QUARTER, Event, Score, events_from_notes
-from composer.generate import Generated, PieceRequest
+from composer.generate import Generated, PieceRequest, best_candidate
 from composer.keys import Key, detect_key, parse_key, shift_between
 from composer.midi import arrange
 from composer.midi.read import ReadLimits, read_score
@@ -117,6 +117,8 @@ class Composition:
     warnings: tuple[str, ...] = ()
     notes: int = 0
     """Notes of the new part in all (a four-note chord counts four)."""
+    log_likelihood: float = 0.0
+    """The network's log-probability of the new part, per event: the likeliest candidate's."""
 
     @property
     def settings(self) -> dict[str, str]:
@@ -166,7 +168,8 @@ class _Plan:
     mapped_values: int
     warnings: list[str]
     timings: dict[str, float]
-    generated: Future[Generated]
+    candidates: list[Future[Generated]]
+    """The piece's candidates in the batcher; the likeliest is kept."""
     submitted: float
     """When generation was handed to the batcher (``time.perf_counter``)."""
 
@@ -235,7 +238,7 @@ class Composer:
         """
         loop = asyncio.get_running_loop()
         plan = await loop.run_in_executor(self._pool, self._plan, request)
-        result = await asyncio.wrap_future(plan.generated)
+        result = best_candidate(await asyncio.gather(*map(asyncio.wrap_future, plan.candidates)))
         plan.note_generated()
         return await loop.run_in_executor(self._pool, self._finish, plan, result, Path(out_dir))
 
@@ -255,7 +258,7 @@ class Composer:
     def compose_sync(self, request: ComposeRequest, out_dir: str | Path) -> Composition:
         """Compose one piece and write its files into ``out_dir``; returns what was written."""
         plan = self._plan(request)
-        result = plan.generated.result()
+        result = best_candidate([candidate.result() for candidate in plan.candidates])
         plan.note_generated()
         return self._finish(plan, result, Path(out_dir))
 
@@ -303,7 +306,9 @@ class Composer:
             fixed=fixed,
             chord_bias=bias,
         )
-        generated = self._batcher.submit(piece)
+        candidates = [
+            self._batcher.submit(replace(piece, candidate=c)) for c in range(self.settings.candidates)
+        ]
         return _Plan(
             request,
             seed,
@@ -314,7 +319,7 @@ class Composer:
             encoded.unknown,
             warnings,
             watch.timings,
-            generated,
+            candidates,
             time.perf_counter(),
         )
 
@@ -413,6 +418,7 @@ class Composer:
             timings=timings,
             warnings=tuple(warnings),
             notes=sum(len(e.pitches) for e in new_events),
+            log_likelihood=round(result.log_likelihood, 4),
         )
 
     def _render(self, midi: Path, target: Path, warnings: list[str]) -> tuple[AudioInfo | None, float]:

@@ -26,6 +26,9 @@ class ComposerSettings(BaseSettings):
     )
     workers: int = Field(2, ge=1, le=64, description="pieces whose files are made at the same time")
     batch: int = Field(64, ge=1, le=1024, description="most pieces generated together, one network step each")
+    candidates: int = Field(
+        1, ge=1, le=16, description="pieces drawn for each request; the network's likeliest is kept"
+    )
     continuation_steering: float = Field(
         1.0,
         ge=0,

@@ -191,3 +191,21 @@ def test_missing_soundfont_still_gives_midi_and_picture(tiny_model_path, tmp_pat
     assert piece.midi.exists() and piece.picture.exists()
     if piece.audio is None:  # the configured path is missing; Debian's SoundFont may still be found
         assert any("audio" in w.lower() for w in piece.warnings)
+
+
+def test_candidates_keep_the_likeliest_piece(tiny_model_path, tmp_path):
+    request = ComposeRequest(length=24, seed=5, audio=False, picture=False)
+    made = {}
+    for count in (1, 4):
+        c = Composer(ComposerSettings(model=tiny_model_path, candidates=count))
+        try:
+            made[count] = c.compose_sync(request, tmp_path / str(count))
+        finally:
+            c.close()
+    assert made[4].log_likelihood >= made[1].log_likelihood  # candidate 0 is the one-candidate piece
+    c = Composer(ComposerSettings(model=tiny_model_path, candidates=4))
+    try:
+        again = c.compose_sync(request, tmp_path / "again")
+    finally:
+        c.close()
+    assert again.midi.read_bytes() == made[4].midi.read_bytes()  # the same seed, the same choice
