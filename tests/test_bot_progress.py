@@ -1,12 +1,13 @@
-"""The bot under Discord's rate limits: place updates are coalesced, and a finished piece gives its
-composer slot back before it is uploaded."""
+"""The bot under Discord's rate limits: place updates are coalesced, a finished piece gives its
+composer slot back before it is uploaded, and the request worker composes the next song while the
+last one is posted."""
 
 from __future__ import annotations
 
 import asyncio
 
 from bot.progress import ProgressMessage
-from tests.test_bot_support import BOB
+from tests.test_bot_support import ALICE, BOB, GUILD_ID
 
 
 class Message:
@@ -89,3 +90,48 @@ async def test_a_finished_piece_gives_its_slot_back_before_it_is_uploaded(make_b
     held.set()
     await fake.settle()
     assert len([m for m in fake.bot_messages() if m["attachments"]]) == 2
+
+
+async def test_a_composed_request_is_posted_while_the_next_one_is_composed(make_bot, monkeypatch):
+    """The request worker composes one song at a time; while Discord holds up the first song's
+    upload, it composes the second, and the channel still gets the songs in their order."""
+    fake = await make_bot()
+    answer_discord = fake.bot.http.request
+    held = asyncio.Event()
+    uploads = []
+
+    async def slow_first_upload(route, **kwargs):
+        if route.method == "POST" and kwargs.get("files"):
+            uploads.append(route)
+            if len(uploads) == 1:
+                await held.wait()
+        return await answer_discord(route, **kwargs)
+
+    compose = fake.bot.composer.compose
+    composed = []
+
+    async def counted(request, out):
+        piece = await compose(request, out)
+        composed.append(piece)
+        return piece
+
+    monkeypatch.setattr(fake.bot.http, "request", slow_first_upload)
+    monkeypatch.setattr(fake.bot.composer, "compose", counted)
+    for author in ({}, {"author": BOB}):
+        fake.bot._connection.parsers["MESSAGE_CREATE"](fake.user_message("!request 8 notes", **author))
+
+    async def second_composed():
+        while len(composed) < 2:
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(second_composed(), timeout=60)  # the first upload is still held
+    assert len(uploads) == 1  # and the second song waits for it, not beside it
+    held.set()
+    await fake.settle()
+    songs = [m["content"] for m in fake.bot_messages() if m["attachments"]]
+    assert songs == [
+        f"<@{ALICE['id']}> your request #1 is ready.",
+        f"<@{BOB['id']}> your request #2 is ready.",
+    ]
+    states = [(await fake.bot.requests.get(GUILD_ID, n)).state for n in (1, 2)]
+    assert states == ["done", "done"]

@@ -139,3 +139,12 @@ async def test_history_is_newest_first_in_pages(store):
     assert total == 12
     assert [r.id for r in first + second] == list(range(12, 0, -1))
     assert (await store.history(OTHER, 10)) == ([], 0)
+
+
+async def test_a_request_whose_post_is_under_way_is_not_handed_out_again(store):
+    first, second = await add(store), await add(store, 1)
+    for request in (first, second):
+        await store.start(request.id)
+        await store.composed(request.id, {})
+    assert (await store.next_request({}, posting=[first.id])).id == second.id
+    assert await store.next_request({}, posting={first.id, second.id}) is None

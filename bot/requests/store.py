@@ -16,7 +16,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -347,13 +347,21 @@ class RequestStore:
             cursor = await db.execute("UPDATE requests SET state = 'pending' WHERE state = 'composing'")
             return cursor.rowcount
 
-    async def next_request(self, last_served: Mapping[int, float]) -> SongRequest | None:
+    async def next_request(
+        self, last_served: Mapping[int, float], posting: Collection[int] = ()
+    ) -> SongRequest | None:
         """What to do next: a composed request to post, else the first request of the fairest guild.
 
         Paused guilds are skipped, but a request already composed there is still posted.
+        ``posting``: ids of composed requests whose post is under way already, left out.
         """
         async with self._transaction() as db:
-            row = await _one(db, _SELECT + " WHERE state = 'posting' ORDER BY id LIMIT 1")
+            marks = ", ".join("?" * len(posting))
+            row = await _one(
+                db,
+                _SELECT + f" WHERE state = 'posting' AND id NOT IN ({marks}) ORDER BY id LIMIT 1",
+                tuple(posting),
+            )
             if row is not None:
                 return SongRequest.from_row(row)
             rows = await db.execute_fetchall(

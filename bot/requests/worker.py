@@ -8,6 +8,12 @@ The worker runs as a task only while there is work: :meth:`RequestWorker.wake` s
 tells a running one to look again) and it ends when nothing is left to do, so a bot with an
 empty queue has no task polling anything.
 
+A composed song is posted by a task of its own, and the worker goes on to compose the next
+request at once: under Discord's rate limits (5 message creates in 5 s a channel) an upload can
+wait seconds, and the composer thread should not wait with it. Posts to one channel go out one
+after another, in the order their songs were composed. The worker edits no message, so it has
+no place updates to coalesce (a request's confirmation says its place once).
+
 A post carries a nonce made of the request id, with ``enforce_nonce``: Discord then answers a
 second post with the same nonce, sent within a few minutes (a bot killed after posting and before
 recording the post, then restarted), with the first message instead of a new one.
@@ -65,6 +71,13 @@ class RequestWorker:
         self._task: asyncio.Task[None] | None = None
         self._more = False
         self._last_served: dict[int, float] = {}
+        self._posts: dict[int, asyncio.Task[None]] = {}
+        """Posts under way, by request id."""
+        self._last_post: dict[int, asyncio.Task[None]] = {}
+        """The latest post task of each channel, which the channel's next post waits for."""
+        self._stuck: set[int] = set()
+        """Requests whose post broke unexpectedly: left ``posting``, for the next start."""
+        self._pruning = asyncio.Lock()
 
     def wake(self) -> None:
         """There may be work: start the worker, or have the running one look again before it ends."""
@@ -73,17 +86,20 @@ class RequestWorker:
             self._task = asyncio.create_task(self._run(), name="cadenza-requests")
 
     async def stop(self) -> None:
-        """Stop now; a request being composed stays ``composing`` and is composed again at the next start."""
-        if self._task is not None:
-            self._task.cancel()
+        """Stop now; a request being composed stays ``composing`` and is composed again at the next
+        start, one being posted stays ``posting`` and is posted at the next start."""
+        tasks = [task for task in (self._task, *self._posts.values()) if task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def _run(self) -> None:
         while True:
             self._more = False
             try:
-                request = await self.store.next_request(self._last_served)
+                request = await self.store.next_request(self._last_served, self._posts.keys() | self._stuck)
                 if request is None:
                     if self._more:
                         continue
@@ -96,7 +112,7 @@ class RequestWorker:
                 return
 
     async def serve(self, request: SongRequest) -> None:
-        """Compose (unless already composed) and post one request."""
+        """Compose one request (unless already composed) and start its post, without waiting for it."""
         if request.state == "pending":
             if request.attempts > self.bot.settings.request_retries:
                 await self._give_up(
@@ -115,12 +131,34 @@ class RequestWorker:
             log.info("composed request #%d in %.1f s", request.id, piece.timings["total"])
             await self.store.composed(request.id, kept)
             request = await self.store.get(request.guild_id, request.id)
-        await self._post(request)
+        self._start_post(request)
+
+    def _start_post(self, request: SongRequest) -> None:
+        """Post a composed request in a task of its own, after the channel's earlier posts."""
+        before = self._last_post.get(request.channel_id)
+        task = asyncio.create_task(self._post_after(request, before), name=f"cadenza-post-{request.id}")
+        self._posts[request.id] = self._last_post[request.channel_id] = task
+        task.add_done_callback(lambda _: self._forget_post(request, task))
+
+    def _forget_post(self, request: SongRequest, task: asyncio.Task[None]) -> None:
+        del self._posts[request.id]
+        if self._last_post.get(request.channel_id) is task:
+            del self._last_post[request.channel_id]
+
+    async def _post_after(self, request: SongRequest, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            await self._post(request)
+        except Exception:  # a broken database: the request stays ``posting`` for the next start
+            self._stuck.add(request.id)
+            log.exception("could not post request #%d", request.id)
 
     async def _post(self, request: SongRequest) -> None:
         piece = self.shelf.load(request.id, request.piece)
         if piece is None:
             await self.store.put_back(request.id, "its files were gone before it was posted")
+            self.wake()
             return
         channel = self.bot.get_partial_messageable(request.channel_id, guild_id=request.guild_id)
         limit = upload_limit(self.bot.get_guild(request.guild_id))
@@ -181,10 +219,11 @@ class RequestWorker:
 
     async def _prune(self) -> None:
         """Remove the oldest posted songs' files while all of them take more than the cap."""
-        total = await asyncio.to_thread(self.shelf.size)
-        for request_id in await self.store.kept_songs():
-            if total <= self.shelf.cap_bytes:
-                return
-            total -= await asyncio.to_thread(self.shelf.remove, request_id)
-            await self.store.forget_files(request_id)
-            log.info("pruned the files of request #%d to keep songs under the storage cap", request_id)
+        async with self._pruning:  # posts to several channels end at once
+            total = await asyncio.to_thread(self.shelf.size)
+            for request_id in await self.store.kept_songs():
+                if total <= self.shelf.cap_bytes:
+                    return
+                total -= await asyncio.to_thread(self.shelf.remove, request_id)
+                await self.store.forget_files(request_id)
+                log.info("pruned the files of request #%d to keep songs under the storage cap", request_id)
