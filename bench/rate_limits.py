@@ -8,14 +8,21 @@ any 5 s, by holding a request until its budget allows it: what the bot sees when
 a 429 and waits ``retry_after``. The figure is the time from the messages to the twelfth posted
 piece, and how many creates and edits the bot spent.
 
-    python bench/rate_limits.py                 # !compose 300, BOT_MAX_JOBS=2, limits off then on
-    python bench/rate_limits.py --quick         # !compose 50
+The second case is the same twelve members filing community song requests at once
+(``!request 300 notes``): each is confirmed at once, and the request worker composes them one at
+a time and posts each song as a new message; the figure is the time to the twelfth posted song.
+
+    python bench/rate_limits.py                    # both cases, 300 notes, BOT_MAX_JOBS=2, limits off then on
+    python bench/rate_limits.py --case requests    # only the song requests
+    python bench/rate_limits.py --quick            # 50 notes
+    python bench/rate_limits.py --rounds 3         # each row 3 times: median (fastest-slowest)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import tempfile
 import time
 from collections import defaultdict, deque
@@ -77,7 +84,18 @@ def limited(fake: FakeDiscord, limits: ChannelLimits):
     return request
 
 
-async def twelve_at_once(composer: Composer, length: int, data: Path, limits: ChannelLimits | None):
+COMMANDS = {"compose": "!compose {length} seed={seed}", "requests": "!request {length} notes seed={seed}"}
+"""What each member sends, by case."""
+
+
+def is_song(message: dict) -> bool:
+    """A post that carries a piece (a MIDI file)."""
+    return any(a["filename"].endswith(".mid") for a in message["attachments"])
+
+
+async def twelve_at_once(
+    composer: Composer, length: int, data: Path, limits: ChannelLimits | None, case: str = "compose"
+):
     """Seconds until all twelve pieces are posted, and the creates and edits spent."""
     settings = BotSettings(_env_file=None, token=TOKEN, cooldown_seconds=0, data_dir=data)
     bot = create_bot(settings, composer)
@@ -91,11 +109,11 @@ async def twelve_at_once(composer: Composer, length: int, data: Path, limits: Ch
         fake.requests.clear()
         started = time.perf_counter()
         for seed, member in enumerate(MEMBERS):
-            message = fake.user_message(f"!compose {length} seed={seed}", author=member)
+            message = fake.user_message(COMMANDS[case].format(length=length, seed=seed), author=member)
             bot._connection.parsers["MESSAGE_CREATE"](message)
         await fake.settle(timeout=600)
         seconds = time.perf_counter() - started
-        posted = [m for m in fake.bot_messages() if m["attachments"]]
+        posted = [m for m in fake.bot_messages() if is_song(m)]
         assert len(posted) == len(MEMBERS), [m["content"] for m in fake.bot_messages()]
         creates = len(fake.requests_to("POST", "/messages"))
         edits = len(fake.requests_to("PATCH", "/messages"))
@@ -103,17 +121,31 @@ async def twelve_at_once(composer: Composer, length: int, data: Path, limits: Ch
     return seconds, creates, edits
 
 
-async def run(length: int) -> None:
+LIMITED = "5 creates + 5 edits / 5 s a channel"
+
+
+async def run(length: int, cases: list[str], rounds: int = 1) -> None:
     composer = Composer(ComposerSettings(), workers=BotSettings.model_fields["max_jobs"].default)
     with tempfile.TemporaryDirectory() as tmp:
         await twelve_at_once(composer, 8, Path(tmp) / "warm", None)  # model, pools, music21, matplotlib
-        print(f"12 members, !compose {length} each at once, BOT_MAX_JOBS=2, bundled model")
-        print("| Discord | all 12 posted | message creates | edits | time held by the limits |")
-        print("|---|---|---|---|---|")
-        for name, limits in (("no limits", None), ("5 creates + 5 edits / 5 s a channel", ChannelLimits())):
-            seconds, creates, edits = await twelve_at_once(composer, length, Path(tmp) / name, limits)
-            held = f"{limits.waited:.0f} s (all requests)" if limits else "-"
-            print(f"| {name} | {seconds:.1f} s | {creates} | {edits} | {held} |")
+        for case in cases:
+            asked = COMMANDS[case].format(length=length, seed="N")
+            print(f"\n12 members, `{asked}` each at once, BOT_MAX_JOBS=2, bundled model")
+            print("| Discord | all 12 posted | message creates | edits | time held by the limits |")
+            print("|---|---|---|---|---|")
+            for name, limited in (("no limits", False), (LIMITED, True)):
+                times, helds = [], []
+                for n in range(rounds):
+                    limits = ChannelLimits() if limited else None
+                    data = Path(tmp) / f"{case} {name} {n}"
+                    seconds, creates, edits = await twelve_at_once(composer, length, data, limits, case)
+                    times.append(seconds)
+                    helds.append(limits.waited if limits else 0.0)
+                shown = f"{statistics.median(times):.1f} s"
+                if rounds > 1:
+                    shown += f" ({min(times):.1f}-{max(times):.1f})"
+                held = f"{statistics.median(helds):.0f} s (all requests)" if limited else "-"
+                print(f"| {name} | {shown} | {creates} | {edits} | {held} |", flush=True)
     composer.close()
 
 
@@ -121,8 +153,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--length", type=int, default=300)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--case", choices=("compose", "requests", "both"), default="both")
+    parser.add_argument("--rounds", type=int, default=1, help="times each row is measured (median)")
     args = parser.parse_args()
-    asyncio.run(run(50 if args.quick else args.length))
+    cases = ["compose", "requests"] if args.case == "both" else [args.case]
+    asyncio.run(run(50 if args.quick else args.length, cases, args.rounds))
 
 
 if __name__ == "__main__":
