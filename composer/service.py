@@ -30,6 +30,7 @@ from composer.events import TICKS_PER_QUARTER, Event, Score, events_from_notes
 from composer.generate import Generated, PieceRequest, best_candidate
 from composer.keys import Key, detect_key, parse_key, shift_between
 from composer.midi import arrange
+from composer.midi.notes import program_name
 from composer.midi.read import ReadLimits, read_score
 from composer.midi.write import write_midi_file
 from composer.pianoroll import draw_piano_roll
@@ -119,16 +120,18 @@ class Composition:
     """Notes of the new part in all (a four-note chord counts four)."""
     log_likelihood: float = 0.0
     """The network's log-probability of the new part, per event: the likeliest candidate's."""
+    length: int = 0
+    """The length asked for (the piece ends near it, on the network's own ending)."""
 
     @property
     def settings(self) -> dict[str, str]:
         """The settings that reproduce this piece, for display."""
         return {
-            "length": str(self.events),
+            "length": str(self.length or self.events),
             "seed": str(self.seed),
             "key": self.key,
             "tempo": f"{self.tempo:g}",
-            "instrument": str(self.program),
+            "instrument": f"{program_name(self.program)} ({self.program})".lstrip(),
             "style": self.style,
         }
 
@@ -419,6 +422,7 @@ class Composer:
             warnings=tuple(warnings),
             notes=sum(len(e.pitches) for e in new_events),
             log_likelihood=round(result.log_likelihood, 4),
+            length=request.length,
         )
 
     def _render(self, midi: Path, target: Path, warnings: list[str]) -> tuple[AudioInfo | None, float]:

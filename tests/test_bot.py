@@ -110,7 +110,13 @@ async def test_the_make_it_again_line_makes_the_same_piece(discord_fake):
     await discord_fake.send("!compose 8 tempo=90 key=Am temperature=0.9 seed=7 style=folk instrument=violin")
     first = answer(discord_fake)
     shown = fields(first)
-    assert (shown["Seed"], shown["Tempo"], shown["Style"], shown["Instrument"]) == ("7", "90", "folk", "40")
+    assert (shown["Seed"], shown["Tempo"], shown["Style"], shown["Instrument"]) == (
+        "7",
+        "90",
+        "folk",
+        "Violin (40)",
+    )
+    assert shown["Length"] == "8"  # the length asked for, which the piece ends near
     again = re.fullmatch(r"`(.*)`", shown["Make it again"]).group(1)
     assert again == "!compose 8 tempo=90 key=Am temperature=0.9 seed=7 style=folk instrument=violin"
 

@@ -66,7 +66,7 @@ def score_from_smf(
     for track_number, channel in sorted(found):
         index = len(parts)
         program = programs.get(channel, (0, 0))[1]
-        parts.append(Part(names.get(track_number) or _program_name(program), program, channel))
+        parts.append(Part(names.get(track_number) or program_name(program), program, channel))
         notes.extend(
             Note(pitch, timeline.quarters(on), timeline.quarters(off), velocity, index)
             for pitch, on, off, velocity in found[(track_number, channel)]
@@ -100,7 +100,7 @@ def main_channel(score: Score, last: int = 64) -> int:
     return counts.most_common(1)[0][0]
 
 
-def _program_name(program: int) -> str:
+def program_name(program: int) -> str:
     """The General MIDI instrument name of a program, as music21 knows it."""
     from music21 import instrument
 
