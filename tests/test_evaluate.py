@@ -169,6 +169,12 @@ def test_evaluate_command_rebuilds_the_held_out_set(tmp_path, monkeypatch, capsy
     assert report["settings"] == {"pieces": 2, "length": 40, "seed": 0}
     assert np.isfinite(result["validation"]["nll"]["total"])
     assert "wrote reports/small/report.json" in capsys.readouterr().out
+    # Other sampling and candidates reach the generated pieces, and the report says so.
+    other = ["--temperature", "1.2", "--top-p", "0.97", "--candidates", "3", "--out", "reports/other"]
+    assert main(["evaluate", "models/small.cadenza", "--pieces", "2", "--length", "40", *other]) == 0
+    (result,) = json.loads((tmp_path / "reports" / "other" / "report.json").read_text())["models"]
+    assert result["decoding"].startswith("sampling at temperature 1.2, top-p 0.97")
+    assert result["decoding"].endswith("the likeliest of 3 candidates")
 
 
 def test_evaluate_command_refuses_a_model_without_sources(tiny_model_path, tmp_path, capsys):

@@ -191,6 +191,8 @@ def evaluate_main(argv: list[str]) -> int:
                 args.length,
                 args.seed,
                 telling=args.tell_apart,
+                sampling=_sampling(args.temperature, args.top_p),
+                candidates=args.candidates,
             )
     except (ComposerError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
