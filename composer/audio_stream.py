@@ -14,12 +14,16 @@ and the header page's checksum is computed again. The silent tail is trimmed as 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -32,6 +36,8 @@ which at FluidSynth's gain of 0.5 can pass full scale; the header's gain restore
 WINDOW_SECONDS = 0.01
 """The silence detector's resolution."""
 _READ_BYTES = 1 << 16
+_QUEUED_CHUNKS = 512
+"""At most this many chunks (32 MB) wait for the encoder before FluidSynth is held back."""
 _OPUS_HEAD = b"OpusHead"
 
 
@@ -69,6 +75,7 @@ def render_streaming(
     started = time.perf_counter()
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
+        frames = None
         try:
             frames = _Frames(process, started + timeout_s)
             trim = _Trim(
@@ -89,6 +96,8 @@ def render_streaming(
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            if frames is not None:
+                frames.close()
             if process.stdout is not None:
                 process.stdout.close()
         if code != 0:
@@ -103,14 +112,35 @@ def render_streaming(
 
 
 class _Frames:
-    """Reads whole stereo frames from FluidSynth's stdout."""
+    """Reads whole stereo frames from FluidSynth's stdout.
+
+    A thread drains the pipe into a bounded queue, so FluidSynth never waits while a block is
+    being encoded: the renderer and the encoder each keep a core busy.
+    """
 
     def __init__(self, process: subprocess.Popen, deadline: float) -> None:
-        self.stream = process.stdout
         self.deadline = deadline
         self.pending = b""
         self.done_at = time.perf_counter()
         self.ended = False
+        self.chunks: queue.Queue[bytes] = queue.Queue(maxsize=_QUEUED_CHUNKS)
+        self.reader = threading.Thread(target=self._drain, args=(process.stdout,), daemon=True)
+        self.reader.start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        """Copy the pipe into the queue; an empty chunk marks its end."""
+        while chunk := os.read(stream.fileno(), _READ_BYTES):
+            self.chunks.put(chunk)
+        self.done_at = time.perf_counter()
+        self.chunks.put(b"")
+
+    def close(self) -> None:
+        """Let the reading thread end (after FluidSynth has): empty the queue it may wait on."""
+        while self.reader.is_alive():
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self.chunks.get_nowait()
+            self.reader.join(0.05)
 
     def take(self, count: int) -> np.ndarray | None:
         """Up to ``count`` frames (``(n, 2)`` float32), None once the stream has ended."""
@@ -118,12 +148,13 @@ class _Frames:
         chunks = [self.pending]
         have = len(self.pending)
         while have < wanted and not self.ended:
-            if time.perf_counter() > self.deadline:
-                raise subprocess.TimeoutExpired("fluidsynth", 0)
-            chunk = os.read(self.stream.fileno(), max(_READ_BYTES, wanted - have))
+            left = self.deadline - time.perf_counter()
+            try:
+                chunk = self.chunks.get(timeout=max(0.01, left))
+            except queue.Empty:
+                raise subprocess.TimeoutExpired("fluidsynth", 0) from None
             if not chunk:
                 self.ended = True
-                self.done_at = time.perf_counter()
                 break
             chunks.append(chunk)
             have += len(chunk)
