@@ -64,6 +64,11 @@ class Artifact:
         their own tempo: the overall one)."""
         return float(self.defaults.get("tempo_by_style", {}).get(style, self.default_tempo))
 
+    def keys_for(self, style: str) -> dict[str, float]:
+        """How the training pieces of ``style`` spread over keys (name -> share); empty for models
+        from before this was recorded."""
+        return dict(self.defaults.get("keys_by_style", {}).get(style, {}))
+
 
 def save(
     path: str | Path, model: keras.Model, vocabulary: Vocabulary, config: ModelConfig, **meta: dict

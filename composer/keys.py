@@ -94,6 +94,22 @@ def detect_key(events: Sequence[Event]) -> Key:
     return best
 
 
+def settle_key(events: Sequence[Event], shares: dict[str, float], seed: int) -> list[Event]:
+    """``events`` moved into a key drawn (with ``seed``) from ``shares`` (key name -> share of the
+    style's training pieces), so new pieces spread over keys as the style's music does.
+
+    A model trained in all twelve keys starts anywhere; the collections it learnt from sit in a
+    few keys. Unchanged when there are no shares (models from before they were recorded).
+    """
+    if not shares or not events:
+        return list(events)
+    names = sorted(shares)
+    weights = np.array([shares[n] for n in names], dtype=float)
+    drawn = names[int(np.random.default_rng([seed, 7]).choice(len(names), p=weights / weights.sum()))]
+    shift = shift_between(detect_key(events), parse_key(drawn))
+    return [e.transposed(shift) for e in events] if shift else list(events)
+
+
 def shift_between(source: Key, target: Key) -> int:
     """The smallest transposition (-5 to +6 semitones) that puts music in ``source`` into ``target``.
 

@@ -28,7 +28,7 @@ from composer.batcher import Batcher
 from composer.errors import InvalidOptionError
 from composer.events import TICKS_PER_QUARTER, Event, Score, events_from_notes
 from composer.generate import Generated, PieceRequest, best_candidate
-from composer.keys import Key, detect_key, parse_key, shift_between
+from composer.keys import Key, detect_key, parse_key, settle_key, shift_between
 from composer.midi import arrange
 from composer.midi.notes import program_name
 from composer.midi.read import ReadLimits, read_score
@@ -341,6 +341,8 @@ class Composer:
             new_events = primer_events + new_events
             shift = shift_between(detect_key(new_events), wanted_key) + request.transpose
         else:
+            if source is None:  # a new piece: in a key the style's music is often in
+                new_events = settle_key(new_events, self.load().keys_for(style), seed)
             shift = request.transpose
         new_events = [e.transposed(shift) for e in new_events] if shift else new_events
         key = wanted_key or detect_key(new_events if source is None else primer_events + new_events)

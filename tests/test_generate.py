@@ -99,3 +99,17 @@ def test_candidates_differ_and_the_likeliest_is_kept(tiny_model_path):
     assert len({r.rows.tobytes() for r in results}) > 1
     assert all(-50 < r.log_likelihood < 0 for r in results)
     assert best_candidate(results).log_likelihood == max(r.log_likelihood for r in results)
+
+
+def test_a_new_piece_settles_in_a_key_of_the_style():
+    from collections import Counter
+
+    from composer.events import Event
+    from composer.keys import detect_key, settle_key
+
+    c_major = [Event((60 + step,), 12, 12, 5) for step in (0, 4, 7, 12, 7, 4, 0, 2, 4, 5, 7, 11, 12)]
+    keys = Counter(str(detect_key(settle_key(c_major, {"G": 0.75, "D": 0.25}, seed))) for seed in range(200))
+    assert set(keys) == {"G", "D"} and 120 < keys["G"] < 180
+    assert settle_key(c_major, {}, 3) == c_major  # a model without key spreads leaves it be
+    again = settle_key(c_major, {"G": 0.75, "D": 0.25}, 11)
+    assert again == settle_key(c_major, {"G": 0.75, "D": 0.25}, 11)  # the same seed, the same key

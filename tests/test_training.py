@@ -217,3 +217,12 @@ def test_transplanted_network_predicts_as_the_base_did(tiny_model_path):
     # Every chord the base knew gets the logit it had.
     known = [extended.nearest("pitch", c) for c in base.vocabulary.pitch_sets]
     np.testing.assert_allclose(ln["pitch"][0, known], lo["pitch"][0, 3:], atol=1e-4)
+
+
+def test_training_records_each_styles_key_spread(tiny_model_path):
+    model = artifact.load(tiny_model_path)
+    spread = model.defaults["keys_by_style"]
+    assert set(spread) == set(model.vocabulary.styles)
+    for shares in spread.values():
+        assert abs(sum(shares.values()) - 1) < 1e-3
+    assert model.keys_for("bach") == spread["bach"] and model.keys_for("jazz") == {}

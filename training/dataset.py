@@ -7,6 +7,7 @@ training and the validation set.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from composer.events import TICKS_PER_QUARTER
+from composer.keys import detect_key
 from composer.vocabulary import FIELDS, PAD, Vocabulary
 from training.sources import Piece
 
@@ -188,6 +190,20 @@ def tempo_defaults(pieces: Sequence[Piece]) -> dict:
         "quarters_per_event_by_style": {
             s: round(quarters_per_event(group), 3) for s, group in by_style.items()
         },
+    }
+
+
+def key_defaults(pieces: Sequence[Piece]) -> dict:
+    """The artifact's key spread per style (key name -> share of pieces), from the pieces as they
+    were written (before transposed copies), for new pieces to spread over keys the same way."""
+    found: dict[str, Counter] = {}
+    for piece in pieces:
+        found.setdefault(piece.style, Counter())[str(detect_key(piece.events))] += 1
+    return {
+        "keys_by_style": {
+            style: {key: round(n / sum(counts.values()), 4) for key, n in sorted(counts.items())}
+            for style, counts in sorted(found.items())
+        }
     }
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from composer.artifact import Artifact
 from composer.events import TICKS_PER_QUARTER, Event
 from composer.generate import PieceRequest, best_candidate, generate
-from composer.keys import NAMES
+from composer.keys import NAMES, settle_key
 from composer.sampling import SamplingOptions
 from composer.stepper import Stepper
 from composer.vocabulary import FIELDS, PAD, Vocabulary
@@ -202,6 +202,8 @@ def _generate(
     for i, request in enumerate(requests):
         result = best_candidate(results[i * candidates : (i + 1) * candidates])
         events = [model.vocabulary.decode_event(row) for row in result.rows]
+        if model.config.arch != "seed":  # placed in a key as the composer places a new piece
+            events = settle_key(events, model.keys_for(styles[request.style]), request.seed)
         made.append(Made(request.seed, styles[request.style], events, result.ended_naturally))
     return made
 

@@ -200,7 +200,7 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
         "versions": _versions(),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    defaults = dataset.tempo_defaults(pieces) | {"program": 0}
+    defaults = dataset.tempo_defaults(pieces) | dataset.key_defaults(train_pieces) | {"program": 0}
     path = artifact.save(target, model, vocabulary, options.model, training=training, defaults=defaults)
     return TrainReport(path, training)
 
