@@ -114,10 +114,20 @@ def continuation(
             controllers=new_part_controllers(state),
         )
         return Arrangement(midi, shifted, alone, None, bpm, program)
-    midi = continuation_midi(source.midi, new_notes, channel=channel, program=program, tempo=tempo)
+    midi = continuation_midi(
+        source.midi,
+        new_notes,
+        timeline=timeline,
+        start=start_tick,
+        channel=channel,
+        state=state,
+        program=program,
+        tempo=tempo,
+    )
     part = len(source.parts)
     notes = (*source.notes, *(replace(n, part=part) for n in new_notes))
-    return Arrangement(midi, notes, Timeline.of(midi), start, bpm, program)
+    played = Timeline.of(midi) if tempo is not None else timeline  # only a tempo asked for changes it
+    return Arrangement(midi, notes, played, start, bpm, program)
 
 
 def _match_loudness(before: Sequence[Note], after: list[Note]) -> list[Note]:

@@ -74,20 +74,21 @@ def continuation_midi(
     source: MidiFile,
     notes: Sequence[Note],
     *,
+    timeline: Timeline,
+    start: int,
     channel: int,
+    state: dict[int, int],
     program: int | None = None,
     tempo: float | None = None,
     name: str = "Cadenza continuation",
 ) -> MidiFile:
-    """``source`` unchanged plus a track named ``name`` playing ``notes`` on ``channel``.
+    """``source`` unchanged plus a track named ``name`` playing ``notes`` on ``channel`` from tick
+    ``start``.
 
-    ``notes`` are in beats from the start of the file. ``program`` is written only when it differs
-    from the one in force on the channel where the new part starts; ``tempo`` (quarter notes a
-    minute), when given, is set where the new part starts.
+    ``notes`` are in beats from the start of the file (``timeline`` is the file's); ``state`` is
+    the channel's :func:`channel_state` at ``start``. ``program`` is written only when it differs
+    from the one in force there; ``tempo`` (quarter notes a minute), when given, is set at ``start``.
     """
-    timeline = Timeline.of(source)
-    start = min(timeline.tick(n.start) for n in notes) if notes else source.end
-    state = channel_state(source, channel, start)
     setup: list[Message] = [(start, track_name_event(name))]
     if tempo is not None:
         setup.append((start, tempo_event(tempo)))
