@@ -36,10 +36,10 @@ def band_levels(samples: np.ndarray, rate: int) -> np.ndarray:
 
 def main() -> None:
     args = parser(__doc__).parse_args()
-    from composer.audio import find_soundfont, render_audio
+    from composer.render.audio import find_soundfont, render_audio
+    from composer.render.system_libsndfile import soundfile as sf
     from composer.service import Composer, ComposeRequest
     from composer.settings import ComposerSettings
-    from composer.system_libsndfile import soundfile as sf
     from training.wad import FREEDOOM_WADS, music_lumps
 
     soundfont = find_soundfont(None)

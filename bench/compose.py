@@ -7,7 +7,7 @@ its start. This measures, in one run:
 - warm: ``--runs`` pieces through the composer's async API (``await Composer.compose``) with the
   model loaded first (not timed); the stages the service times (generate, MIDI, picture, audio)
   with the audio split into FluidSynth's render and the scan + Opus encode (from the figures
-  ``composer.audio`` logs), the service's total and the wall time of the ``await``; median and
+  ``composer.render.audio`` logs), the service's total and the wall time of the ``await``; median and
   95th percentile;
 - cold: a fresh ``python -m composer compose 1 --no-audio --no-picture`` from process start to
   exit (``--cold-runs`` times), and in fresh processes the time to ``import composer.service``,
@@ -49,7 +49,7 @@ class AudioLog(logging.Handler):
 def fluidsynth_alone(midi: Path, wav: Path) -> float:
     """Seconds FluidSynth takes to render ``midi`` to a WAV with its default settings at 24 kHz:
     the floor a finished piece is measured against."""
-    from composer.audio import find_soundfont
+    from composer.render.audio import find_soundfont
 
     start = time.perf_counter()
     subprocess.run(
@@ -79,7 +79,7 @@ async def warm_runs(
     await composer.compose(ComposeRequest(length=20, seed=0), out / "warm-up")
     first = time.perf_counter() - start
     handler = AudioLog()
-    audio_log = logging.getLogger("composer.audio")
+    audio_log = logging.getLogger("composer.render.audio")
     audio_log.addHandler(handler)
     audio_log.setLevel(logging.INFO)
     rows = []
@@ -116,14 +116,14 @@ def what_if(model: Path, length: int, reps: int, out: Path) -> dict[str, list[fl
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from composer import artifact
-    from composer.audio import AudioUnavailable, find_soundfont, render_audio
-    from composer.generate import PieceRequest, generate
+    from composer.generation.generate import PieceRequest, generate
     from composer.keys import detect_key
     from composer.midi.arrange import new_piece
     from composer.midi.write import write_midi_file
-    from composer.pianoroll import draw_piano_roll
-    from composer.stepper import Stepper
+    from composer.model import artifact
+    from composer.model.stepper import Stepper
+    from composer.render.audio import AudioUnavailable, find_soundfont, render_audio
+    from composer.render.pianoroll import draw_piano_roll
 
     loaded = artifact.load(model)
     vocabulary = loaded.vocabulary
@@ -178,12 +178,12 @@ if sys.argv[1] == "system":  # hide the wheel's own libsndfile: soundfile then l
     hidden.__file__ = None
     sys.modules["_soundfile_data"] = hidden
 import soundfile
-from composer.audio import find_soundfont, render_audio
+from composer.render.audio import find_soundfont, render_audio
 found = []
 class Grab(logging.Handler):
     def emit(self, record):
         found.append(record.args)
-log = logging.getLogger("composer.audio")
+log = logging.getLogger("composer.render.audio")
 log.addHandler(Grab())
 log.setLevel(logging.INFO)
 midi, out = Path(sys.argv[2]), Path(sys.argv[3])
@@ -206,7 +206,7 @@ def audio_what_if(midi: Path, reps: int, out: Path) -> list[list[str]]:
     import ctypes.util
     import shutil
 
-    from composer.audio import find_soundfont
+    from composer.render.audio import find_soundfont
 
     rows = []
     libraries = ["wheel"] + (["system"] if ctypes.util.find_library("sndfile") else [])
@@ -258,11 +258,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 t0 = time.perf_counter()
 import composer.service
 t1 = time.perf_counter()
-from composer import artifact
+from composer.model import artifact
 loaded = artifact.load(sys.argv[1])
 t2 = time.perf_counter()
-from composer.generate import PieceRequest, generate
-from composer.stepper import Stepper
+from composer.generation.generate import PieceRequest, generate
+from composer.model.stepper import Stepper
 stepper = Stepper(loaded.config, loaded.weights)
 fixed = {"duration": 3, "ioi": 3, "velocity": 3} if loaded.config.arch == "seed" else {}
 generate(stepper, [PieceRequest(length=1, seed=0, fixed=fixed)])

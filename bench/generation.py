@@ -1,13 +1,14 @@
 """Issue 7, item 1: generation speed against the seed's method and against this CPU's limits.
 
 Why: the seed re-ran its network over a 100-event window through ``model.predict`` for every
-note; we carry the LSTM state and take one numpy step per event (:mod:`composer.stepper`). This
+note; we carry the LSTM state and take one numpy step per event (:mod:`composer.model.stepper`). This
 measures, in one run and at the same network size, batch 1:
 
 (a) the seed's method on the seed architecture (``ModelConfig.seed()``, random weights, pitch
     vocabulary as large as the bundled model's): window of 100 through ``model.predict``,
     argmax, window slides; timed on ``--seed-notes`` notes and scaled to ``--events``;
-(b) ours on the same network: :class:`composer.stepper.Stepper` + :func:`composer.generate.generate`;
+(b) ours on the same network: :class:`composer.model.stepper.Stepper` +
+    :func:`composer.generation.generate.generate`;
 (c) ours on the bundled model (``--model``).
 
 For each network it also prints the step's floating-point work against what numpy reaches on
@@ -34,8 +35,8 @@ from _common import best_of, median, parser, print_footer, print_header, print_t
 if TYPE_CHECKING:
     import keras
 
-    from composer.model import ModelConfig
-    from composer.stepper import Stepper
+    from composer.model.network import ModelConfig
+    from composer.model.stepper import Stepper
 
 WINDOW = 100
 """The seed's context: every note re-ran the network over the last 100 events."""
@@ -155,7 +156,7 @@ def matvec_seconds(shapes: list[tuple[int, int]], quick: bool) -> float:
 
 def seed_keras_model(pitch_vocab: int) -> tuple[ModelConfig, keras.Model]:
     """The seed architecture with random weights (the speed does not depend on their values)."""
-    from composer.model import ModelConfig, build_model
+    from composer.model.network import ModelConfig, build_model
 
     config = ModelConfig.seed()
     return config, build_model(config, {"pitch": pitch_vocab}, 1)
@@ -211,7 +212,7 @@ def step_seconds(stepper: Stepper, steps: int, batch: int = 1, rounds: int = 3) 
 
 def generate_seconds(net: Network, events: int, batch: int, reps: int) -> tuple[float, int, int]:
     """Median seconds for ``generate`` of ``batch`` pieces of ``events``; events made, longest piece."""
-    from composer.generate import PieceRequest, generate
+    from composer.generation.generate import PieceRequest, generate
 
     times = []
     made = longest = 0
@@ -233,8 +234,8 @@ def ours(net: Network, events: int, reps: int) -> tuple[float, float]:
 
 def networks(model_path: Path, pitch_vocab: int) -> tuple[keras.Model, list[Network]]:
     """The seed-size Keras model, and the seed-size and bundled networks as steppers."""
-    from composer import artifact
-    from composer.stepper import Stepper, weights_from_keras
+    from composer.model import artifact
+    from composer.model.stepper import Stepper, weights_from_keras
 
     seed_config, seed_model = seed_keras_model(pitch_vocab)
     seed_weights = weights_from_keras(seed_model)
@@ -269,8 +270,8 @@ def pitch_vocabulary(model_path: Path) -> int:
     """The bundled model's pitch vocabulary size (ids, markers included), or 3003 without one."""
     if not model_path.is_file():
         return 3003
-    from composer.artifact import read_document
-    from composer.vocabulary import Vocabulary
+    from composer.model.artifact import read_document
+    from composer.model.vocabulary import Vocabulary
 
     return Vocabulary.from_dict(read_document(model_path)["vocabulary"]).sizes["pitch"]
 

@@ -1,10 +1,10 @@
 """Throughput of ``compose 500`` jobs through Redis with 1, 2 and 4 worker processes.
 
 Why: with ``COMPOSER_REDIS_URL`` set the bot only queues jobs, and composition scales with the
-worker processes (``python -m composer.worker``) on as many machines as the load needs. This
+worker processes (``python -m composer.queue.worker``) on as many machines as the load needs. This
 starts a private ``redis-server`` on a free localhost port, then for each worker count starts
 that many workers on the model, queues ``--jobs`` whole pieces at once (MIDI, picture and audio,
-as the bot asks for) through the bot's client (:class:`composer.remote.RemoteComposer`) and
+as the bot asks for) through the bot's client (:class:`composer.queue.remote.RemoteComposer`) and
 times them until the last one is back. Each worker's first piece pays the imports of music21
 and matplotlib (about 1-2 s), as it does after every worker start.
 
@@ -62,7 +62,7 @@ def start_workers(count: int, url: str, model: Path, logs: Path) -> list[subproc
         with (logs / f"worker-{count}-{i}.log").open("wb") as log:
             workers.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "composer.worker"], cwd=ROOT, env=env, stdout=log, stderr=log
+                    [sys.executable, "-m", "composer.queue.worker"], cwd=ROOT, env=env, stdout=log, stderr=log
                 )
             )
     return workers
@@ -85,8 +85,8 @@ async def run_jobs(
     url: str, model: Path, workers: int, jobs: int, length: int, out: Path
 ) -> dict[str, float]:
     """Queue ``jobs`` pieces at once once ``workers`` are up; wall time, latencies, events, sizes."""
-    from composer.queue_settings import QueueSettings
-    from composer.remote import RemoteComposer
+    from composer.queue.remote import RemoteComposer
+    from composer.queue.settings import QueueSettings
     from composer.service import ComposeRequest
     from composer.settings import ComposerSettings
 

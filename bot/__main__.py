@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from bot.connect import DiscordUnreachable, start_with_retries
 from bot.settings import PORTAL_URL, BotSettings, settings_problem, token_help
 from composer.errors import ComposerError
-from composer.queue_settings import QueueSettings
+from composer.queue.settings import QueueSettings
 from composer.settings import ComposerSettings
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from bot.requests.songs import SongShelf
 from bot.requests.store import RequestStore
 from bot.requests.worker import RequestWorker
 from bot.settings import BotSettings
-from composer.queue_settings import QueueSettings
-from composer.remote import RemoteComposer
+from composer.queue.remote import RemoteComposer
+from composer.queue.settings import QueueSettings
 from composer.service import Composer
 from composer.settings import ComposerSettings
 

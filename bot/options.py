@@ -17,8 +17,8 @@ from typing import Self
 from discord.ext import commands
 
 from composer.errors import InvalidOptionError
+from composer.generation.sampling import DEFAULT_TEMPERATURE
 from composer.keys import parse_key
-from composer.sampling import DEFAULT_TEMPERATURE
 from composer.service import MAX_LENGTH, SEED_LIMIT, ComposeRequest
 
 COMPOSE_LENGTH = 500

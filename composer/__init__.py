@@ -1,20 +1,18 @@
 """Cadenza's musical core: compose and continue pieces with an LSTM, no Discord needed.
 
-Data flow, one module per job:
+Data flow, one package per job:
 
 - :mod:`composer.midi` reads a MIDI, MusicXML or ABC file safely into a :class:`~composer.events.Score`
-  that keeps the file itself, every message as it was (``composer.midi.read.read_score``);
-- :mod:`composer.events` merges its notes into one :class:`~composer.events.Event` per onset and back;
-- :mod:`composer.vocabulary` turns events into token ids, the way the model was trained;
-- :mod:`composer.model` defines the Keras network, :mod:`composer.artifact` saves and loads it with
-  its vocabulary in one file;
-- :mod:`composer.stepper` runs it one step per event, :mod:`composer.sampling` and
-  :mod:`composer.generate` choose the events;
-- :mod:`composer.midi.arrange` and :mod:`composer.midi.write` write the MIDI (a continuation is
-  the user's file plus a track), :mod:`composer.audio` and :mod:`composer.pianoroll` the audio and
-  the picture;
+  that keeps the file itself, every message as it was, and writes new pieces and continuations;
+- :mod:`composer.events` merges notes into one :class:`~composer.events.Event` per onset and back,
+  :mod:`composer.keys` names keys and picks one a style is often in;
+- :mod:`composer.model` turns events into token ids, defines the network, saves and loads it with
+  its vocabulary in one file, and steps it in numpy;
+- :mod:`composer.generation` chooses the events, for a batch of pieces at once;
+- :mod:`composer.render` makes the audio (FluidSynth) and the picture;
 - :mod:`composer.service` ties it together behind ``Composer.compose`` (async) and
-  ``Composer.compose_sync``; :mod:`composer.cli` is the command line.
+  ``Composer.compose_sync``; :mod:`composer.cli` is the command line;
+- :mod:`composer.queue` spreads the composing over worker processes through Redis.
 """
 
 from composer.errors import ComposerError, InputFileError, InputLimitError, InvalidOptionError, ModelError

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from composer.cli_parser import DefaultsHelp, OneLineParser
 from composer.errors import ComposerError, InvalidOptionError
-from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
+from composer.generation.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
 from composer.settings import DEFAULT_MODEL, ComposerSettings
 
 MAX_LENGTH = 2000  # the composer's own cap (composer.service.MAX_LENGTH), kept here to stay light
@@ -29,7 +29,7 @@ class ModelFacts:
 
     def __init__(self, path: Path) -> None:
         """Read ``path``'s styles and tempo defaults; a model that cannot be read just says nothing."""
-        from composer import artifact
+        from composer.model import artifact
 
         try:
             document = artifact.read_document(path)
@@ -169,8 +169,8 @@ def removed_if_left_empty(folder: Path) -> Iterator[None]:
 
 def render_files(settings: ComposerSettings, paths: list[Path], out: Path, fmt: str | None) -> int:
     """``python -m composer render``: each MIDI file checked, then rendered; returns the exit status."""
-    from composer.audio import AudioUnavailable, find_soundfont, render_audio
     from composer.midi.checks import read_midi
+    from composer.render.audio import AudioUnavailable, find_soundfont, render_audio
 
     fmt = fmt or settings.audio_format
     status = 0

@@ -22,22 +22,22 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from composer import artifact as artifacts
-from composer.audio import AudioInfo, AudioUnavailable, find_soundfont, render_audio
-from composer.batcher import Batcher
 from composer.errors import InvalidOptionError
 from composer.events import TICKS_PER_QUARTER, Event, Score, events_from_notes
-from composer.generate import Generated, PieceRequest, best_candidate
+from composer.generation.batcher import Batcher
+from composer.generation.generate import Generated, PieceRequest, best_candidate
+from composer.generation.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
+from composer.generation.steering import chord_bias, texture_of
 from composer.keys import Key, detect_key, parse_key, settle_key, shift_between
 from composer.midi import arrange
 from composer.midi.notes import program_name
 from composer.midi.read import ReadLimits, read_score
 from composer.midi.write import write_midi_file
-from composer.pianoroll import draw_piano_roll
-from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
+from composer.model import artifact as artifacts
+from composer.model.stepper import Stepper
+from composer.render.audio import AudioInfo, AudioUnavailable, find_soundfont, render_audio
+from composer.render.pianoroll import draw_piano_roll
 from composer.settings import ComposerSettings
-from composer.steering import chord_bias, texture_of
-from composer.stepper import Stepper
 
 log = logging.getLogger(__name__)
 

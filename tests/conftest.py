@@ -9,7 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import pytest
 
 from composer.events import Event
-from composer.model import ModelConfig
+from composer.model.network import ModelConfig
 from training.sources import Piece
 
 TINY = ModelConfig(

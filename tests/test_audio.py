@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from composer.audio import (
+from composer.render.audio import (
     SOUNDFONT_CANDIDATES,
     AudioInfo,
     AudioUnavailable,

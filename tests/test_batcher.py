@@ -8,11 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from composer import artifact
-from composer.batcher import Batcher
-from composer.generate import PieceRequest, generate
-from composer.sampling import SamplingOptions
-from composer.stepper import Stepper
+from composer.generation.batcher import Batcher
+from composer.generation.generate import PieceRequest, generate
+from composer.generation.sampling import SamplingOptions
+from composer.model import artifact
+from composer.model.stepper import Stepper
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from bot.options import build_request, format_options, parse_options, request_op
 from bot.pieces import files_within
 from bot.settings import BotSettings, settings_problem
 from composer.errors import InvalidOptionError
-from composer.sampling import DEFAULT_TEMPERATURE
+from composer.generation.sampling import DEFAULT_TEMPERATURE
 from composer.service import ComposeRequest, Composition
 from tests.conftest import FAKE_TOKEN
 

@@ -186,7 +186,8 @@ def test_argument_mistakes_are_one_line_naming_the_flag(capsys, argv, message):
 
 
 def test_a_length_out_of_range_says_how_long_the_longest_piece_is(capsys, tiny_model_path):
-    from composer import artifact, cli
+    from composer import cli
+    from composer.model import artifact
     from composer.service import MAX_LENGTH
 
     assert cli.MAX_LENGTH == MAX_LENGTH

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings
 
 from bot.app import INVITE_PERMISSIONS, invite_url
 from bot.settings import BotSettings
-from composer.queue_settings import QueueSettings
+from composer.queue.settings import QueueSettings
 from composer.settings import ComposerSettings
 
 REPO = Path(__file__).resolve().parent.parent

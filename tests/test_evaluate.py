@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from composer import artifact
 from composer.events import Event
-from composer.model import ModelConfig
+from composer.model import artifact
+from composer.model.network import ModelConfig
 from tests.conftest import scale_piece
 from training import metrics
 from training.cli import main

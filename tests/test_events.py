@@ -7,7 +7,7 @@ import pytest
 
 from composer.events import Event, Note, events_from_notes, events_length, notes_from_events
 from composer.keys import Key, detect_key, parse_key, shift_between
-from composer.vocabulary import END, MARKERS, START, Vocabulary
+from composer.model.vocabulary import END, MARKERS, START, Vocabulary
 
 
 def test_chord_keeps_voicing_rests_and_holds():

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from composer.events import Event, notes_from_events
-from composer.expression import FINAL_SLOWING, perform, phrase_starts
+from composer.generation.expression import FINAL_SLOWING, perform, phrase_starts
 
 
 def phrased(phrases: int = 4) -> list[Event]:

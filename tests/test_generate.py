@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from composer import artifact
 from composer.errors import InvalidOptionError
-from composer.generate import PieceRequest, end_window, generate
-from composer.sampling import SamplingOptions, draw, loop_breakers, probabilities
-from composer.stepper import Stepper
+from composer.generation.generate import PieceRequest, end_window, generate
+from composer.generation.sampling import SamplingOptions, draw, loop_breakers, probabilities
+from composer.model import artifact
+from composer.model.stepper import Stepper
 
 
 def test_top_k_and_top_p_trim_the_distribution():
@@ -86,9 +86,9 @@ def test_loop_guard_stops_argmax_loops(stepper):
 def test_candidates_differ_and_the_likeliest_is_kept(tiny_model_path):
     from dataclasses import replace
 
-    from composer import artifact
-    from composer.generate import PieceRequest, best_candidate, generate
-    from composer.stepper import Stepper
+    from composer.generation.generate import PieceRequest, best_candidate, generate
+    from composer.model import artifact
+    from composer.model.stepper import Stepper
 
     model = artifact.load(tiny_model_path)
     stepper = Stepper(model.config, model.weights)

@@ -8,11 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from composer import artifact
 from composer.errors import ModelError
-from composer.model import ModelConfig, build_model
-from composer.stepper import Stepper, weights_from_keras
-from composer.vocabulary import FIELDS, START
+from composer.model import artifact
+from composer.model.network import ModelConfig, build_model
+from composer.model.stepper import Stepper, weights_from_keras
+from composer.model.vocabulary import FIELDS, START
 from tests.conftest import TINY
 
 SIZES = {"pitch": 40, "duration": 9, "ioi": 11, "velocity": 11}
@@ -133,7 +133,7 @@ def test_vocabulary_mismatch_is_refused(tmp_path, tiny_model_path):
 )
 def test_weights_read_without_tensorflow_match_keras(tmp_path, config):
     from composer.events import Event
-    from composer.vocabulary import Vocabulary
+    from composer.model.vocabulary import Vocabulary
 
     vocab = Vocabulary.build([[Event((60,), 6, 6, 4), Event((62, 65), 12, 12, 5)]], styles=("a", "b"))
     model = build_model(config, vocab.sizes, len(vocab.styles))

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from composer.events import Note
-from composer.pianoroll import HEIGHT_PX, WIDTH_PX, draw_piano_roll, note_name
+from composer.render.pianoroll import HEIGHT_PX, WIDTH_PX, draw_piano_roll, note_name
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -12,7 +12,7 @@ from composer.events import events_from_notes, notes_from_events
 from composer.midi.read import read_score
 from composer.midi.timeline import Timeline
 from composer.midi.write import piece_midi, write_midi_file
-from composer.vocabulary import Vocabulary
+from composer.model.vocabulary import Vocabulary
 
 TEST_MIDI = Path(music21.__file__).parent / "midi" / "testPrimitive"
 CORPUS = Path(music21.__file__).parent / "corpus"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from composer.events import Event
+from composer.generation.steering import chord_bias, texture_of
+from composer.model.vocabulary import MARKERS, Vocabulary
 from composer.service import Composer, ComposeRequest
 from composer.settings import ComposerSettings
-from composer.steering import chord_bias, texture_of
-from composer.vocabulary import MARKERS, Vocabulary
 from tests import midi_corpus
 
 A_MAJOR = [

@@ -12,8 +12,8 @@ import mido
 import numpy as np
 import pytest
 
-from composer import artifact
-from composer.vocabulary import END, PAD, START
+from composer.model import artifact
+from composer.model.vocabulary import END, PAD, START
 from tests.conftest import scale_piece
 from training import dataset
 from training.cli import main, parser
@@ -156,7 +156,7 @@ def test_each_style_gets_its_own_default_tempo():
 
 def test_fine_tuning_extends_the_vocabulary_and_starts_where_the_base_stopped(tiny_model_path, tmp_path):
 
-    from composer.vocabulary import MARKERS
+    from composer.model.vocabulary import MARKERS
     from training.finetune import extended_vocabulary
 
     base = artifact.load(tiny_model_path)
@@ -197,8 +197,8 @@ def test_fine_tuning_extends_the_vocabulary_and_starts_where_the_base_stopped(ti
 
 def test_transplanted_network_predicts_as_the_base_did(tiny_model_path):
 
-    from composer.model import build_model
-    from composer.stepper import Stepper, weights_from_keras
+    from composer.model.network import build_model
+    from composer.model.stepper import Stepper, weights_from_keras
     from training.finetune import extended_vocabulary, transplant
 
     base = artifact.load(tiny_model_path)

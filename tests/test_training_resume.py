@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from composer import artifact
+from composer.model import artifact
 from tests.conftest import TINY, scale_piece
 from training import resume
 from training.train import TrainOptions, train

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from bot.app import create_bot
 from bot.settings import BotSettings
-from composer.queue_settings import QueueSettings
-from composer.remote import RemoteComposer
+from composer.queue.remote import RemoteComposer
+from composer.queue.settings import QueueSettings
 from tests.conftest import FAKE_TOKEN
 from tests.test_bot import answer, assert_is_a_piece, fields
 from tests.test_bot_support import FakeDiscord
@@ -93,7 +93,7 @@ def test_a_worker_without_redis_or_model_says_what_to_set_in_one_line(tmp_path):
         ({"COMPOSER_REDIS_URL": "redis://x", "COMPOSER_WORKER_JOBS": "0"}, "error: fix these settings"),
     ):
         result = subprocess.run(
-            [sys.executable, "-m", "composer.worker"],
+            [sys.executable, "-m", "composer.queue.worker"],
             cwd=tmp_path,
             env=base | env,
             capture_output=True,

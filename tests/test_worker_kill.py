@@ -17,8 +17,8 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
-from composer.queue_settings import QueueSettings
-from composer.remote import RemoteComposer
+from composer.queue.remote import RemoteComposer
+from composer.queue.settings import QueueSettings
 from composer.service import ComposeRequest
 from composer.settings import ComposerSettings
 from tests.test_worker_support import redis_url, start_worker  # noqa: F401 - redis_url is a fixture
@@ -50,7 +50,7 @@ async def test_a_job_whose_worker_is_killed_is_composed_by_another_exactly_once(
     tmp_path,
     caplog,
 ):
-    caplog.set_level(logging.INFO, logger="composer.remote")
+    caplog.set_level(logging.INFO, logger="composer.queue.remote")
     queue = QueueSettings(redis_url=redis_url, worker_jobs=4, lease_seconds=LEASE, result_timeout=300)
     logs = [tmp_path / "worker-a.log", tmp_path / "worker-b.log"]
     workers = [start_worker(queue, tiny_model_path, log) for log in logs]

@@ -14,11 +14,11 @@ import pytest
 from redis.asyncio import Redis
 
 from composer.errors import InputLimitError, InvalidOptionError
-from composer.queue_settings import QueueSettings
-from composer.remote import RemoteComposer
+from composer.queue.remote import RemoteComposer
+from composer.queue.settings import QueueSettings
+from composer.queue.worker import build_worker
 from composer.service import ComposeRequest
 from composer.settings import ComposerSettings
-from composer.worker import build_worker
 from tests.test_bot_support import midi_file
 from tests.test_worker_support import redis_url  # noqa: F401 - a fixture
 
@@ -169,7 +169,7 @@ def test_a_worker_whose_redis_cannot_be_reached_says_so_in_one_line(tiny_model_p
         "COMPOSER_MODEL": str(tiny_model_path),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "composer.worker"],
+        [sys.executable, "-m", "composer.queue.worker"],
         env=env,
         cwd=tmp_path,
         capture_output=True,

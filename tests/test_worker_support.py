@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from composer.queue_settings import QueueSettings
+from composer.queue.settings import QueueSettings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,7 @@ def redis_url(tmp_path) -> Iterator[str]:
 
 
 def start_worker(queue: QueueSettings, model: Path, log: Path) -> subprocess.Popen:
-    """``python -m composer.worker`` on ``queue`` with ``model``, logging into ``log``."""
+    """``python -m composer.queue.worker`` on ``queue`` with ``model``, logging into ``log``."""
     env = os.environ | {
         "COMPOSER_REDIS_URL": queue.redis_url,
         "COMPOSER_QUEUE_NAME": queue.queue_name,
@@ -71,5 +71,9 @@ def start_worker(queue: QueueSettings, model: Path, log: Path) -> subprocess.Pop
     }
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "composer.worker"], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "composer.queue.worker"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )

@@ -2,5 +2,5 @@
 
 Data flows one way: :mod:`training.sources` parses files into pieces of events,
 :mod:`training.dataset` encodes and windows them, :mod:`training.train` fits the network from
-:mod:`composer.model` and exports a :mod:`composer.artifact` that the composer loads.
+:mod:`composer.model.network` and exports a :mod:`composer.model.artifact` that the composer loads.
 """

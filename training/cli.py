@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from composer.cli_parser import DefaultsHelp, OneLineParser
-from composer.model import ModelConfig
-from composer.sampling import SamplingOptions
+from composer.generation.sampling import SamplingOptions
+from composer.model.network import ModelConfig
 from training.sources import CORPUS_SETS
 
 

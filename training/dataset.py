@@ -16,7 +16,7 @@ import numpy as np
 
 from composer.events import TICKS_PER_QUARTER
 from composer.keys import detect_key
-from composer.vocabulary import FIELDS, PAD, Vocabulary
+from composer.model.vocabulary import FIELDS, PAD, Vocabulary
 from training.sources import Piece
 
 if TYPE_CHECKING:

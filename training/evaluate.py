@@ -1,7 +1,7 @@
 """Evaluation: how well a model predicts its held-out pieces, and how its own pieces compare with them.
 
 ``python -m training evaluate MODEL`` rebuilds the held-out set the artifact names, measures the
-network's negative log-likelihood on it one step at a time with :class:`~composer.stepper.Stepper`
+network's negative log-likelihood on it one step at a time with :class:`~composer.model.stepper.Stepper`
 (exactly as generation runs it, no TensorFlow), generates pieces with fixed seeds and the model's
 own decoding, and puts the figures of :mod:`training.metrics` beside the held-out set's. The seed
 architecture is decoded the seed's way (argmax, every note an eighth note, no loop guard), so a
@@ -20,13 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.artifact import Artifact
 from composer.events import TICKS_PER_QUARTER, Event
-from composer.generate import PieceRequest, best_candidate, generate
+from composer.generation.generate import PieceRequest, best_candidate, generate
+from composer.generation.sampling import SamplingOptions
 from composer.keys import NAMES, settle_key
-from composer.sampling import SamplingOptions
-from composer.stepper import Stepper
-from composer.vocabulary import FIELDS, PAD, Vocabulary
+from composer.model.artifact import Artifact
+from composer.model.stepper import Stepper
+from composer.model.vocabulary import FIELDS, PAD, Vocabulary
 from training import metrics
 from training.sources import Piece, collect, corpus_files, folder_files
 from training.tell_apart import CLASSIFIERS, tell_apart
@@ -192,7 +192,7 @@ def _generate(
     model: Artifact, stepper: Stepper, requests: Sequence[PieceRequest], batch: int, candidates: int = 1
 ) -> list[Made]:
     """The pieces ``requests`` ask for, ``batch`` at a time; with ``candidates`` above 1 each is
-    the likeliest of that many candidates (:func:`composer.generate.best_candidate`)."""
+    the likeliest of that many candidates (:func:`composer.generation.generate.best_candidate`)."""
     styles = model.vocabulary.styles
     expanded = [replace(r, candidate=c) for r in requests for c in range(candidates)]
     results = []
@@ -623,7 +623,7 @@ def evaluate_files(
     candidates: int = 1,
 ) -> list[Path]:
     """Evaluate the model at ``model_path`` (and ``compare``) on their held-out sets; write the report."""
-    from composer import artifact
+    from composer.model import artifact
 
     results = []
     for path in [model_path] + ([compare] if compare else []):

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from composer.artifact import Artifact
 from composer.events import Event
-from composer.vocabulary import FIELDS, MARKERS, Vocabulary
+from composer.model.artifact import Artifact
+from composer.model.vocabulary import FIELDS, MARKERS, Vocabulary
 
 if TYPE_CHECKING:
     import keras

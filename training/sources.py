@@ -21,8 +21,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from composer.artifact import encoding_settings
 from composer.events import Event, events_from_notes
+from composer.model.artifact import encoding_settings
 from training.corpora import CORPUS_SETS as CORPUS_SETS  # re-exported for the command line
 from training.corpora import cache_root, corpus_set
 

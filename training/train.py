@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from composer import artifact
-from composer.model import ModelConfig, build_model
-from composer.vocabulary import PAD
+from composer.model import artifact
+from composer.model.network import ModelConfig, build_model
+from composer.model.vocabulary import PAD
 from training import dataset, finetune
 from training.corpora import corpus_set
 from training.sources import Piece, collect, styles_of

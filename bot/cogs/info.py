@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from bot import __version__
 from bot.options import COMPOSE_LENGTH
 from bot.requests.embeds import request_help_embed
-from composer.remote import RemoteComposer
+from composer.queue.remote import RemoteComposer
 
 if TYPE_CHECKING:
     from bot.app import CadenzaBot
@@ -150,7 +150,9 @@ async def workers_text(composer: RemoteComposer) -> str:
         log.warning("status: the job queue is unreachable: %s", error)
         return "⚠️ The job queue (Redis) is unreachable; pieces can't be composed now."
     if not health.workers:
-        return f"⚠️ No worker is running; {health.jobs} pieces wait for one (`python -m composer.worker`)."
+        return (
+            f"⚠️ No worker is running; {health.jobs} pieces wait for one (`python -m composer.queue.worker`)."
+        )
     lines = [f"{len(health.workers)} online · {health.running} composing · {health.waiting} waiting"]
     for worker in health.workers[:STATUS_LINES]:
         done = f"{worker.ongoing} composing, {worker.complete} done, {worker.failed} failed"

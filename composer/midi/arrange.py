@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from statistics import fmean
 
 from composer.events import TICKS_PER_QUARTER, Event, Note, Score, notes_from_events
-from composer.expression import perform
+from composer.generation.expression import perform
 from composer.keys import Key
 from composer.midi.notes import last_onset, main_channel
 from composer.midi.smf import PROGRAM_CHANGE, MidiFile
@@ -57,7 +57,7 @@ def new_piece(
     events: Sequence[Event], *, tempo: float, key: Key, program: int, title: str = ""
 ) -> Arrangement:
     """A new piece in 4/4 with the key's signature, played with phrase dynamics and a final
-    ritardando (:mod:`composer.expression`) around ``tempo``."""
+    ritardando (:mod:`composer.generation.expression`) around ``tempo``."""
     notes, curve = perform(events, notes_from_events(events), tempo)
     timeline = Timeline(
         RESOLUTION,

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.system_libsndfile import soundfile as sf
+from composer.render.system_libsndfile import soundfile as sf
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ def render_audio(
     ``bitrate_kbps`` defaults to :data:`DEFAULT_BITRATE_KBPS` for the format and is lowered when
     the piece is so long that the file would exceed ``max_bytes``. With ``streaming``, Ogg Opus is
     encoded while FluidSynth renders and normalised by its header's output gain
-    (:mod:`composer.audio_stream`); a streamed file over the budget is made again the two-pass
+    (:mod:`composer.render.audio_stream`); a streamed file over the budget is made again the two-pass
     way, as MP3 always is. Raises :class:`AudioUnavailable`
     with a reason when the tools are missing or the render fails (nothing is left at
     ``out_path`` then), and ``ValueError`` for arguments no caller should pass.
@@ -248,7 +248,7 @@ def _render_streaming(
 ) -> AudioInfo | None:
     """Render and encode at once; None when the file came out over ``max_bytes`` (the caller then
     makes it the two-pass way, which knows the length before it picks the bitrate)."""
-    from composer.audio_stream import CHANNELS, StreamFailed, render_streaming
+    from composer.render.audio_stream import CHANNELS, StreamFailed, render_streaming
 
     kbps = _choose_bitrate(fmt, bitrate_kbps, _midi_seconds(midi) + 2.0, max_bytes)
     command = [

@@ -20,12 +20,12 @@ from pathlib import Path
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.constants import result_key_prefix
 
-from composer import artifact
-from composer.queue_settings import QueueSettings
+from composer.model import artifact
+from composer.model.vocabulary import Vocabulary
+from composer.queue.settings import QueueSettings
+from composer.queue.wire import COMPOSE, piece_from_result, request_to_job
 from composer.service import ComposeRequest, Composition
 from composer.settings import ComposerSettings
-from composer.vocabulary import Vocabulary
-from composer.wire import COMPOSE, piece_from_result, request_to_job
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ class RemoteComposer:
             if deadline.expired():
                 raise TimeoutError(
                     f"no worker composed job {job.job_id} within {self.queue.result_timeout:g} s; "
-                    "are workers running (python -m composer.worker)?"
+                    "are workers running (python -m composer.queue.worker)?"
                 ) from None
             raise
         finally:

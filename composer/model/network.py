@@ -11,7 +11,7 @@ not fit the chord; in training the chosen fields are the targets themselves (tea
 for comparison: the pitch id scaled to a float, three LSTMs of 512, a dense layer of 256 and a
 pitch head only (everything else is an eighth note).
 
-Layer names are part of the artifact format: :mod:`composer.stepper` reads weights by name.
+Layer names are part of the artifact format: :mod:`composer.model.stepper` reads weights by name.
 Heads output logits; the softmax is applied in the loss and in sampling.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING
 
-from composer.vocabulary import FIELDS
+from composer.model.vocabulary import FIELDS
 
 if TYPE_CHECKING:
     import keras

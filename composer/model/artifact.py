@@ -22,8 +22,8 @@ import numpy as np
 
 from composer import events
 from composer.errors import ModelError
-from composer.model import ModelConfig
-from composer.vocabulary import Vocabulary
+from composer.model.network import ModelConfig
+from composer.model.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
     import keras
@@ -196,7 +196,7 @@ def load(path: str | Path) -> Artifact:
         config = ModelConfig.from_dict(document["model"])
         weights = read_weights(path)
         if weights is None or not _fits(weights, config):
-            from composer.stepper import weights_from_keras
+            from composer.model.stepper import weights_from_keras
 
             weights = weights_from_keras(load_keras(path))
     except (KeyError, ValueError, TypeError, OSError, zipfile.BadZipFile) as error:

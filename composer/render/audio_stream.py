@@ -1,6 +1,6 @@
 """Rendering and encoding at once: FluidSynth's samples go to the Opus encoder while it renders.
 
-The two-pass way (:func:`composer.audio.render_audio` with ``streaming=False``) renders the whole
+The two-pass way (:func:`composer.render.audio.render_audio` with ``streaming=False``) renders the whole
 piece to a file, measures its peak, then encodes, so the encoder waits for the renderer and the
 machine's second core idles. Here FluidSynth writes raw float samples to a pipe and each block
 is encoded as it arrives, so the encode hides behind the render.
@@ -27,7 +27,7 @@ from typing import IO
 
 import numpy as np
 
-from composer.system_libsndfile import soundfile as sf
+from composer.render.system_libsndfile import soundfile as sf
 
 CHANNELS = 2
 LEVEL = 0.25

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from composer.sampling import SamplingOptions, draw, loop_breakers, probabilities
-from composer.stepper import State, Stepper
-from composer.vocabulary import END, FIELDS, MARKERS, START
+from composer.generation.sampling import SamplingOptions, draw, loop_breakers, probabilities
+from composer.model.stepper import State, Stepper
+from composer.model.vocabulary import END, FIELDS, MARKERS, START
 
 MAX_PRIMER_EVENTS = 1000
 """Only the last events of a long primer are fed: enough context, bounded time."""
@@ -35,7 +35,7 @@ class PieceRequest:
     fixed: dict[str, int] = field(default_factory=dict)
     """Ids for fields the network does not predict (the seed network predicts pitch only)."""
     chord_bias: np.ndarray | None = field(default=None, repr=False)
-    """Added to the chord logits before sampling (:mod:`composer.steering`)."""
+    """Added to the chord logits before sampling (:mod:`composer.generation.steering`)."""
     candidate: int = 0
     """Which of several candidates for the same seed this is (0: the piece the seed alone gives)."""
 

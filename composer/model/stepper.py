@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from composer.model import ModelConfig
-from composer.vocabulary import FIELDS
+from composer.model.network import ModelConfig
+from composer.model.vocabulary import FIELDS
 
 if TYPE_CHECKING:
     import keras

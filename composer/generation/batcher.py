@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from composer.generate import Generated, PieceRequest, Progress, advance, warm_up
-from composer.stepper import State, Stepper
+from composer.generation.generate import Generated, PieceRequest, Progress, advance, warm_up
+from composer.model.stepper import State, Stepper
 
 log = logging.getLogger(__name__)
 

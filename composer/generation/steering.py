@@ -17,7 +17,7 @@ import numpy as np
 
 from composer.events import Event
 from composer.keys import pitch_class_histogram
-from composer.vocabulary import MARKERS, Vocabulary
+from composer.model.vocabulary import MARKERS, Vocabulary
 
 RECENT_EVENTS = 64
 """How much of the end of the piece sets the texture to steer towards."""

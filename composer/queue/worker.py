@@ -1,4 +1,4 @@
-"""``python -m composer.worker``: a composition worker that serves the bot's Redis job queue.
+"""``python -m composer.queue.worker``: a composition worker that serves the bot's Redis job queue.
 
 The queue is arq's: a job stays in Redis until a worker records its result, so nothing is lost
 when a worker dies. Each worker loads the model once and runs up to ``COMPOSER_WORKER_JOBS``
@@ -32,12 +32,12 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from composer.errors import ComposerError
-from composer.queue_settings import QueueSettings
+from composer.queue.settings import QueueSettings
+from composer.queue.wire import COMPOSE, piece_to_result, request_from_job
 from composer.service import Composer
 from composer.settings import ComposerSettings
-from composer.wire import COMPOSE, piece_to_result, request_from_job
 
-log = logging.getLogger("composer.worker")
+log = logging.getLogger("composer.queue.worker")
 
 HEALTH_SECONDS = 5
 """How often a worker writes its health record (it lives one second longer)."""

@@ -1,0 +1,7 @@
+"""What people hear and see: audio through FluidSynth, and the piano-roll picture.
+
+- :mod:`composer.render.audio` finds a SoundFont and renders a MIDI file to Ogg Opus or MP3;
+- :mod:`composer.render.audio_stream` encodes Opus while FluidSynth renders, through a pipe;
+- :mod:`composer.render.system_libsndfile` loads Debian's libsndfile for MP3 and WAV;
+- :mod:`composer.render.pianoroll` draws the notes, with the time axis following the tempo map.
+"""
