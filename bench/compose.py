@@ -239,6 +239,10 @@ def audio_what_if(midi: Path, reps: int, out: Path) -> list[list[str]]:
     variants = {
         "FluidSynth alone, as the service runs it": [],
         "FluidSynth alone, -o synth.cpu-cores=2": ["-o", "synth.cpu-cores=2"],
+        "FluidSynth alone, chorus off (-C 0; what the service does when no preset sends to it)": [
+            "-C",
+            "0",
+        ],
         "FluidSynth alone, reverb and chorus off (-R 0 -C 0; sounds drier)": ["-R", "0", "-C", "0"],
     }
     for label, extra in variants.items():

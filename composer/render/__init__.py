@@ -2,6 +2,8 @@
 
 - :mod:`composer.render.audio` finds a SoundFont and renders a MIDI file to Ogg Opus or MP3;
 - :mod:`composer.render.audio_stream` encodes Opus while FluidSynth renders, through a pipe;
+- :mod:`composer.render.soundfont` reads which presets can reach FluidSynth's chorus, so a piece
+  that cannot be heard through it is rendered without it;
 - :mod:`composer.render.system_libsndfile` loads Debian's libsndfile for MP3 and WAV;
 - :mod:`composer.render.pianoroll` draws the notes, with the time axis following the tempo map.
 """

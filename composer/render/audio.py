@@ -36,6 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
+from composer.midi.smf import MidiFile, parse_smf
+from composer.midi.timeline import Timeline
+from composer.render.soundfont import effect_options
 from composer.render.system_libsndfile import soundfile as sf
 
 log = logging.getLogger(__name__)
@@ -178,6 +181,8 @@ def render_audio(
         )
     _check_soundfont(Path(soundfont))
     _check_encoder(fmt)
+    parsed = _parse(midi_path)
+    effects = effect_options(Path(soundfont), parsed)
     if streaming and fmt == "ogg":
         streamed = _render_streaming(
             binary,
@@ -190,6 +195,8 @@ def render_audio(
             bitrate_kbps,
             max_bytes,
             timeout_s,
+            parsed,
+            effects,
         )
         if streamed is not None:
             return streamed
@@ -197,7 +204,7 @@ def render_audio(
     with tempfile.TemporaryDirectory(prefix="cadenza-audio-") as tmp:
         wav = Path(tmp) / "render.wav"
         started = time.perf_counter()
-        chatter = _synthesize(binary, Path(soundfont), midi_path, wav, sample_rate, timeout_s)
+        chatter = _synthesize(binary, Path(soundfont), midi_path, wav, sample_rate, timeout_s, effects)
         rendered = time.perf_counter()
         peak, end_frame, rate = _scan(wav, chatter)
         gain = 10 ** (target_peak_db / 20) / peak
@@ -245,14 +252,17 @@ def _render_streaming(
     bitrate_kbps: int | None,
     max_bytes: int,
     timeout_s: float,
+    parsed: MidiFile | None,
+    effects: list[str],
 ) -> AudioInfo | None:
     """Render and encode at once; None when the file came out over ``max_bytes`` (the caller then
     makes it the two-pass way, which knows the length before it picks the bitrate)."""
     from composer.render.audio_stream import CHANNELS, StreamFailed, render_streaming
 
-    kbps = _choose_bitrate(fmt, bitrate_kbps, _midi_seconds(midi) + 2.0, max_bytes)
+    kbps = _choose_bitrate(fmt, bitrate_kbps, _midi_seconds(parsed) + 2.0, max_bytes)
     command = [
         *(binary, "-ni", "-g", "0.5", "-r", str(sample_rate), "-O", "float", "-T", "raw", "-E", "little"),
+        *effects,
         *("-F", "-", str(soundfont), str(midi)),
     ]
     handle, name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".part")
@@ -296,14 +306,18 @@ def _render_streaming(
     return AudioInfo(out_path, seconds, target_peak_db, size, fmt, done.render_seconds, done.encode_seconds)
 
 
-def _midi_seconds(midi: Path) -> float:
-    """How long ``midi`` plays, through its tempo map (0 when it cannot be read)."""
-    from composer.midi.smf import parse_smf
-    from composer.midi.timeline import Timeline
-
+def _parse(midi: Path) -> MidiFile | None:
+    """The MIDI file as values, or ``None`` when it cannot be read here (FluidSynth will then say
+    what is wrong with it)."""
     try:
-        parsed = parse_smf(midi.read_bytes())
-    except Exception:  # FluidSynth will say what is wrong with it
+        return parse_smf(midi.read_bytes())
+    except Exception:
+        return None
+
+
+def _midi_seconds(parsed: MidiFile | None) -> float:
+    """How long the piece plays, through its tempo map (0 when it could not be read)."""
+    if parsed is None:
         return 0.0
     return float(Timeline.of(parsed).seconds([parsed.end])[0])
 
@@ -337,7 +351,13 @@ def _check_encoder(fmt: str) -> None:
 
 
 def _synthesize(
-    binary: str, soundfont: Path, midi: Path, wav: Path, sample_rate: int, timeout_s: float
+    binary: str,
+    soundfont: Path,
+    midi: Path,
+    wav: Path,
+    sample_rate: int,
+    timeout_s: float,
+    effects: list[str],
 ) -> str:
     """Run FluidSynth into ``wav`` (32-bit float) and return what it printed, for error messages.
 
@@ -355,6 +375,7 @@ def _synthesize(
         "float",
         "-T",
         "wav",
+        *effects,
         "-F",
         str(wav),
         str(soundfont),
