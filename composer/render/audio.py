@@ -257,7 +257,7 @@ def _render_streaming(
 ) -> AudioInfo | None:
     """Render and encode at once; None when the file came out over ``max_bytes`` (the caller then
     makes it the two-pass way, which knows the length before it picks the bitrate)."""
-    from composer.render.audio_stream import CHANNELS, StreamFailed, render_streaming
+    from composer.render.audio_stream import StreamFailed, render_streaming
 
     kbps = _choose_bitrate(fmt, bitrate_kbps, _midi_seconds(parsed) + 2.0, max_bytes)
     command = [
@@ -274,7 +274,7 @@ def _render_streaming(
                 command,
                 part,
                 sample_rate,
-                _encoder_settings(fmt, kbps, CHANNELS),
+                kbps,
                 target_peak_db,
                 SILENCE_DB,
                 TAIL_SECONDS,
@@ -448,7 +448,7 @@ def _choose_bitrate(fmt: str, requested: int | None, seconds: float, max_bytes: 
     return max(MIN_BITRATE_KBPS[fmt], min(kbps, budget))
 
 
-def _encoder_settings(fmt: str, kbps: int, channels: int) -> dict[str, object]:
+def encoder_settings(fmt: str, kbps: int, channels: int) -> dict[str, object]:
     """soundfile.SoundFile arguments that make libsndfile aim for ``kbps``.
 
     libsndfile takes a "compression level" 0-1, not a bitrate. Measured with libsndfile 1.2.2:
@@ -480,7 +480,7 @@ def _encode(wav: Path, out_path: Path, fmt: str, gain: float, end_frame: int, kb
         with sf.SoundFile(str(wav)) as source:
             rate, channels = source.samplerate, source.channels
             fade = min(end_frame, int(FADE_SECONDS * rate))
-            settings = _encoder_settings(fmt, kbps, channels)
+            settings = encoder_settings(fmt, kbps, channels)
             with sf.SoundFile(str(tmp), "w", rate, channels, **settings) as sink:
                 position = 0
                 while position < end_frame:
