@@ -10,7 +10,9 @@ the CPU. This measures, in one run, with the model loaded and a first piece made
 - whole pieces (MIDI, picture, audio), with micro-batching.
 
 For each: total wall time, each request's latency (median and maximum), the largest batch seen,
-and the total against the total for one piece.
+the total against the total for one piece, and the CPU time a piece costs: this process's
+(generation, MIDI, picture, reading FluidSynth's output and encoding the audio) and FluidSynth's
+(its child processes), from the operating system's accounting over the whole burst.
 
 Run ``python bench/concurrency.py`` (``--quick`` for a smoke run).
 """
@@ -18,6 +20,7 @@ Run ``python bench/concurrency.py`` (``--quick`` for a smoke run).
 from __future__ import annotations
 
 import asyncio
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -41,9 +44,11 @@ async def burst(model: Path, count: int, length: int, batch: int, whole: bool, o
             piece = await composer.compose(request, out / f"{count}-{batch}-{seed}")
             return time.perf_counter() - start, piece.events
 
+        before = _cpu()
         start = time.perf_counter()
         results = await asyncio.gather(*(one(seed) for seed in range(1, count + 1)))
         total = time.perf_counter() - start
+        after = _cpu()
         latencies = [r[0] for r in results]
         return {
             "total": total,
@@ -51,9 +56,17 @@ async def burst(model: Path, count: int, length: int, batch: int, whole: bool, o
             "max": max(latencies),
             "events": sum(r[1] for r in results),
             "largest batch": composer.largest_batch,
+            "cpu self": (after[0] - before[0]) / count,
+            "cpu children": (after[1] - before[1]) / count,
         }
     finally:
         composer.close()
+
+
+def _cpu() -> tuple[float, float]:
+    """CPU seconds (user and system) used so far by this process and by its finished children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
 def main() -> int:
@@ -88,6 +101,7 @@ def main() -> int:
                         int(r["largest batch"]),
                         f"{r['events'] / r['total']:.0f}",
                         f"{r['total'] / single:.2f}×",
+                        f"{r['cpu self']:.2f} + {r['cpu children']:.2f}",
                     ]
                 )
                 print(f"  {label}, {count} at once: {r['total']:.2f} s", flush=True)
@@ -102,6 +116,7 @@ def main() -> int:
             "largest batch",
             "events/s",
             "total / total for 1",
+            "CPU s a piece (Python + FluidSynth)",
         ],
         rows,
     )
