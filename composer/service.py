@@ -27,7 +27,7 @@ from composer.events import TICKS_PER_QUARTER, Event, Score, events_from_notes
 from composer.generation.batcher import Batcher
 from composer.generation.generate import Generated, PieceRequest, best_candidate
 from composer.generation.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
-from composer.generation.steering import chord_bias, texture_of
+from composer.generation.steering import steering, texture_of
 from composer.keys import Key, detect_key, parse_key, settle_key, shift_between
 from composer.midi import arrange
 from composer.midi.notes import program_name
@@ -297,9 +297,9 @@ class Composer:
         fixed = {}
         if model.config.arch == "seed":  # the seed network plays every note as an eighth note
             fixed = vocabulary.steady_rhythm(TICKS_PER_QUARTER // 2)
-        bias = None
+        steer = None
         if source is not None and self.settings.continuation_steering > 0:
-            bias = chord_bias(vocabulary, texture_of(primer_events), self.settings.continuation_steering)
+            steer = steering(vocabulary, texture_of(primer_events), self.settings.continuation_steering)
         piece = PieceRequest(
             length=request.length,
             seed=seed,
@@ -307,7 +307,7 @@ class Composer:
             sampling=request.sampling,
             primer=encoded.rows,
             fixed=fixed,
-            chord_bias=bias,
+            steering=steer,
         )
         candidates = [
             self._batcher.submit(replace(piece, candidate=c)) for c in range(self.settings.candidates)

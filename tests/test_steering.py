@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from composer.events import Event
-from composer.generation.steering import chord_bias, texture_of
+from composer.generation.steering import Balance, chord_bias, steering, texture_of
 from composer.model.vocabulary import MARKERS, Vocabulary
 from composer.service import Composer, ComposeRequest
 from composer.settings import ComposerSettings
@@ -38,6 +38,24 @@ def test_the_bias_favours_chords_in_key_of_the_size_and_range():
     assert best > score[(69,)]  # one note where the piece plays four
     assert best > score[(21, 25, 28, 33)]  # three octaves down
     assert np.allclose(chord_bias(vocabulary, texture_of(A_MAJOR * 10), 0.0), 0.0)
+
+
+def test_the_balance_leans_towards_the_pitch_classes_the_new_part_has_played_less_than_the_piece():
+    chords = [(57,), (61,), (64,), (57, 61, 64)]
+    vocabulary = Vocabulary.build([[Event(c, 12, 12, 5) for c in chords]])
+    balance = Balance(steering(vocabulary, texture_of(A_MAJOR * 10)))
+    ids = {c: MARKERS + vocabulary.pitch_sets.index(c) for c in chords}
+    fresh = balance.bias()
+    assert np.allclose(fresh, balance.steering.fixed)  # in balance: the fixed bias alone
+    for _ in range(20):
+        balance.hear(ids[(57,)])  # A again and again
+    leaning = balance.bias()
+    for other in ((61,), (64,)):  # C# and E are now wanted more than A, and more than before
+        assert leaning[ids[other]] - leaning[ids[(57,)]] > fresh[ids[other]] - fresh[ids[(57,)]]
+    for _ in range(20):
+        balance.hear(ids[(57, 61, 64)])  # four notes a chord, in the piece: three-note chords are closer
+    assert balance.bias()[ids[(57, 61, 64)]] < leaning[ids[(57, 61, 64)]]
+    assert not leaning[:MARKERS].any()
 
 
 def test_continuations_are_steered_unless_switched_off(tiny_model_path, tmp_path):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from composer.generation.sampling import SamplingOptions, draw, loop_breakers, probabilities
+from composer.generation.steering import Balance, Steering
 from composer.model.stepper import State, Stepper
 from composer.model.vocabulary import END, FIELDS, MARKERS, START
 
@@ -34,8 +35,8 @@ class PieceRequest:
     loop_guard: bool = True
     fixed: dict[str, int] = field(default_factory=dict)
     """Ids for fields the network does not predict (the seed network predicts pitch only)."""
-    chord_bias: np.ndarray | None = field(default=None, repr=False)
-    """Added to the chord logits before sampling (:mod:`composer.generation.steering`)."""
+    steering: Steering | None = field(default=None, repr=False)
+    """Leans the chords towards a piece being continued (:mod:`composer.generation.steering`)."""
     candidate: int = 0
     """Which of several candidates for the same seed this is (0: the piece the seed alone gives)."""
 
@@ -80,6 +81,7 @@ class Progress:
         self.done = False
         self.ended_naturally = False
         self.last_row = np.asarray(request.primer, np.int32).reshape(-1, 4)[-1].copy()
+        self.balance = Balance(request.steering) if request.steering is not None else None
 
     def result(self) -> Generated:
         """The finished piece."""
@@ -125,6 +127,8 @@ def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray], stepper: 
             piece.ended_naturally = len(piece.rows) < end_window(piece.request.length)[1]
             continue
         piece.last_row[0] = pitch
+        if piece.balance is not None:
+            piece.balance.hear(pitch)
         going.append(b)
     if not going:
         return
@@ -194,8 +198,8 @@ def _choose_pitch(piece: Progress, logits: np.ndarray) -> int | None:
         boost[END] = 3.0 * (count - request.length + 1) / max(1, latest - request.length)
     if request.loop_guard:
         banned |= loop_breakers(piece.pitches)
-    if request.chord_bias is not None:
-        logits = logits + request.chord_bias
+    if piece.balance is not None:
+        logits = logits + piece.balance.bias()
     p = probabilities(logits, options, banned, boost)
     if not np.isfinite(p).all() or p.sum() == 0:  # everything banned: relax the loop guard
         p = probabilities(logits, options, set(range(MARKERS)) - ({END} if count >= earliest else set()))
