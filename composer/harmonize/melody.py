@@ -17,19 +17,21 @@ import re
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from composer.errors import InputFileError
+from composer.errors import InputFileError, InputLimitError
 from composer.events import Score, quarters_to_ticks
 from composer.keys import MAJOR_PROFILE, MINOR_PROFILE, Key
+from composer.midi.checks import quoted_name
 from composer.midi.read import ReadLimits, read_score
 from composer.midi.timeline import Timeline
 
 MAX_MELODY_NOTES = 400
 LOWEST, HIGHEST = 21, 108
 """The piano keyboard, A0 to C8: a melody note outside it is refused."""
-EXAMPLE = "`!harmonize C4 D E F G2 A G` or `!harmonize K:G |GABc dedB|c2 A2 G4|]`"
+EXAMPLE = "`C4 D E F G2 A G` or `K:G |GABc dedB|c2 A2 G4|]`"
 """An input that works, for the messages about one that does not."""
 LONG_NOTE = 2.0
 """A note at least this many times the melody's typical length (and at least a half note) ends a phrase."""
@@ -138,8 +140,9 @@ class Melody:
         return max(keys, key=fit)
 
 
-def _phrase_ends(notes: Sequence[MelodyNote]) -> list[bool]:
-    """Cadences after a rest, after a long note, and at the end."""
+def _phrase_ends(notes: Sequence[MelodyNote], long_notes: bool = True) -> list[bool]:
+    """Cadences after a rest, after a long note (unless ``long_notes`` is off: a melody with
+    fermatas marks its phrases itself), and at the end."""
     typical = statistics.median(n.duration for n in notes)
     ends = []
     for i, n in enumerate(notes):
@@ -147,7 +150,7 @@ def _phrase_ends(notes: Sequence[MelodyNote]) -> list[bool]:
             ends.append(True)
             continue
         rest = notes[i + 1].onset - (n.onset + n.duration) >= 0.5
-        long = n.duration >= max(2.0, LONG_NOTE * typical)
+        long = long_notes and n.duration >= max(2.0, LONG_NOTE * typical)
         ends.append(rest or long)
     return ends
 
@@ -159,7 +162,8 @@ def melody_from_score(score: Score, fermatas: Sequence[int] = ()) -> Melody:
     """The melody of a piece: its highest part (by mean pitch), the top note of each onset.
 
     ``fermatas`` are indexes of melody notes that carry one (from ABC text); a score read by music21
-    may also list fermata onsets in its metadata. Both end phrases, as do rests and long notes.
+    may also list fermata onsets in its metadata. Both end phrases, as do rests, the last note and,
+    when no fermata is marked, long notes.
     """
     by_part: dict[int, list] = {}
     for n in score.notes:
@@ -176,7 +180,7 @@ def melody_from_score(score: Score, fermatas: Sequence[int] = ()) -> Melody:
         Melody.from_notes(notes)
     marked = {quarters_to_ticks(float(x)) for x in score.metadata.get("fermatas", "").split()}
     flagged = [i in fermatas or quarters_to_ticks(n.start) in marked for i, n in enumerate(line)]
-    automatic = _phrase_ends([MelodyNote(o, min(d, 8.0), p) for o, d, p in notes]) if notes else []
+    automatic = _phrase_ends([MelodyNote(o, d, p) for o, d, p in notes], not any(flagged)) if notes else []
     ends = [f or a for f, a in zip(flagged, automatic, strict=True)]
     key_signature = time_signature = None
     if score.midi is not None:
@@ -193,8 +197,14 @@ def melody_from_score(score: Score, fermatas: Sequence[int] = ()) -> Melody:
     )
 
 
-def read_melody_file(source: bytes, name: str, limits: ReadLimits) -> Melody:
+def read_melody_file(source: bytes | Path, name: str, limits: ReadLimits) -> Melody:
     """The melody of an uploaded MIDI, MusicXML or ABC file (its top line)."""
+    if isinstance(source, Path):
+        size = source.stat().st_size
+        if size > limits.max_bytes:
+            limit = limits.max_bytes
+            raise InputLimitError(f"{quoted_name(name)} is {size:,} bytes; the limit is {limit:,} bytes.")
+        source = source.read_bytes()
     fermatas: list[int] = []
     if not source.startswith((b"MThd", b"PK")) and b"K:" in source[:4096]:
         text = source.decode("utf-8", "replace")
@@ -287,6 +297,13 @@ def normalize_abc(text: str) -> str:
 def parse_abc(text: str, limits: ReadLimits) -> Melody:
     """An ABC melody (with or without headers) read by music21 in its sandbox."""
     normalized = normalize_abc(text)
+    body = _unquoted("\n".join(line for line in normalized.split("\n") if not _HEADER.match(line)))
+    strange = _NOT_ABC.search(re.sub(r"\[[A-Za-z]:[^\]]*\]", "", body))
+    if strange:
+        raise InputFileError(
+            f"I could not read that melody: '{strange.group(0)}' is neither ABC nor a note name; "
+            f"try {EXAMPLE}."
+        )
     if re.search(r"\[[^\]:|]*[A-Ga-g][^\]:|]*[A-Ga-g]", _unquoted(normalized)):
         raise InputFileError(
             f"I found a chord (notes in [brackets]) where a melody was expected; try {EXAMPLE}."
@@ -306,6 +323,10 @@ def _single_line(melody: Melody, score: Score) -> Melody:
             f"I found a chord where a melody was expected; send one note at a time, like {EXAMPLE}."
         )
     return melody
+
+
+_NOT_ABC = re.compile(r"[^A-Ga-gzxZ^_=,'0-9/|:\[\]().\-~<>{}\s\\HLMOPSTuv]+")
+"""What cannot be in the notes of an ABC tune (quoted text, decorations and inline fields removed)."""
 
 
 def _reason(error: InputFileError) -> str:
