@@ -2,9 +2,10 @@
 
 The melody is a sequence of slots, one per note. At a note's onset only chords whose top note is
 the melody note and that have the asked number of voices may be drawn; the event's duration is the
-note's, and its gap to the next event is either the whole note or, on a quarter note or longer,
-half of it. Half means the network wants the lower voices to move under the held melody note: the
-event in the middle may only hold notes below the melody, each within a tone of a voice it moves.
+note's, and its gap to the next event is either the whole note or, on a quarter note or longer
+that ends no phrase, half of it. Half means the network wants the lower voices to move under the
+held melody note: the event in the middle may only hold notes below the melody, each a tone or
+less from a voice it moves.
 At a phrase end the chord must be a root-position tonic or dominant triad (the tonic at the last
 note) when the vocabulary has one that fits; chords with notes outside the key are discouraged,
 not forbidden, since Bach borrows them often.
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from composer.errors import InvalidOptionError
 from composer.events import MAX_TICKS, quarters_to_ticks
 from composer.harmonize.melody import Melody
 from composer.keys import Key
@@ -167,22 +169,21 @@ def _slots(vocabulary: Vocabulary, melody: Melody, voices: int, key: Key) -> lis
     """What each melody note allows, from the chord vocabulary."""
     sized = [i for i, c in enumerate(vocabulary.pitch_sets) if len(c) == voices]
     if not sized:
-        raise ValueError(f"the model's vocabulary has no chords of {voices} notes")
+        raise InvalidOptionError(f"This model knows no chords of {voices} notes; ask for other voices.")
     tops = np.array([vocabulary.pitch_sets[i][-1] for i in sized])
     ids = np.array(sized) + MARKERS
     slots = []
     notes = melody.notes
     for i, note in enumerate(notes):
-        shift = 0
-        while not (tops == note.pitch - shift).any():  # the nearest octave that has chords
-            shift = -shift + 12 if shift <= 0 else -shift
+        shift = _shift(tops, note.pitch)
         chords = ids[tops == note.pitch - shift]
         if melody.phrase_ends[i]:
             chords = _cadential(vocabulary, chords, shift, key, final=i + 1 == len(notes))
         length = quarters_to_ticks(note.duration)
         gap = quarters_to_ticks(notes[i + 1].onset - note.onset) if i + 1 < len(notes) else length
         half = half_duration = None
-        if gap == length and gap >= 12 and gap % 2 == 0 and gap // 2 in vocabulary.iois and voices > 1:
+        held = gap == length and gap >= 12 and gap % 2 == 0 and gap // 2 in vocabulary.iois
+        if held and voices > 1 and not melody.phrase_ends[i]:  # a cadence chord holds still
             half = vocabulary.nearest("ioi", gap // 2)
             half_duration = vocabulary.nearest("duration", gap // 2)
         slots.append(
@@ -198,9 +199,21 @@ def _slots(vocabulary: Vocabulary, melody: Melody, voices: int, key: Key) -> lis
     return slots
 
 
+def _shift(tops: np.ndarray, pitch: int) -> int:
+    """How far the chords under ``pitch`` are moved to sound: 0 when some chord has it on top, else
+    the nearest octave that has chords with its pitch class on top, else (a vocabulary that has
+    none) the nearest top note's distance."""
+    octaves = [k * 12 for k in sorted(range(-4, 5), key=abs)]
+    for shift in octaves:
+        if (tops == pitch - shift).any():
+            return shift
+    return int(pitch - tops[np.argmin(np.abs(tops - pitch))])
+
+
 def _cadential(vocabulary: Vocabulary, chords: np.ndarray, shift: int, key: Key, final: bool) -> np.ndarray:
     """The chords among ``chords`` fit for a cadence: root-position tonic (and, before the last
-    note, dominant) triads, a dominant seventh too; all of ``chords`` when none fits."""
+    note, dominant) triads, a dominant seventh too (with two voices, the root under the melody);
+    all of ``chords`` when none fits."""
     third = 3 if key.minor else 4
     tonic = (key.tonic, frozenset({0, third, 7}))
     dominant = ((key.tonic + 7) % 12, frozenset({0, 4, 7, 10}))
@@ -211,7 +224,8 @@ def _cadential(vocabulary: Vocabulary, chords: np.ndarray, shift: int, key: Key,
         bass = pitches[0] % 12
         for root, members in wanted:
             classes = {(p - root) % 12 for p in pitches}
-            if bass == root and classes <= members and {0, 4 if root != key.tonic else third} <= classes:
+            triad = {0, 4 if root != key.tonic else third} <= classes or len(pitches) < 3
+            if bass == root and classes <= members and triad:
                 fit.append(chord_id)
                 break
     return np.array(fit) if fit else chords

@@ -266,7 +266,10 @@ def _fermatas(containers: list[Any]) -> dict[str, str]:
 
     onsets = set()
     for container in containers:
-        flat = container.flatten()
+        try:  # MIDI plays repeats out, so the fermatas' times are those of the repeats played out
+            flat = container.expandRepeats().flatten()
+        except Exception:  # repeats music21 cannot expand: it writes them as they stand
+            flat = container.flatten()
         for element in flat.notes:
             if any(isinstance(e, expressions.Fermata) for e in element.expressions):
                 onsets.add(float(flat.elementOffset(element)))
