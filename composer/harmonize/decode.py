@@ -94,7 +94,7 @@ def decode(
 ) -> list[Decoded]:
     """Draw ``candidates`` harmonizations of ``melody`` in ``voices`` parts, likeliest first."""
     slots = _slots(vocabulary, melody, voices, key)
-    chords = _ChordTable(vocabulary)
+    chords = _ChordTable(vocabulary, voices)
     penalty = _key_penalty(vocabulary, key)
     options = SamplingOptions(temperature=temperature)
     pieces = [_Candidate(seed, c) for c in range(candidates)]
@@ -232,14 +232,19 @@ def _cadential(vocabulary: Vocabulary, chords: np.ndarray, shift: int, key: Key,
 
 
 class _ChordTable:
-    """The vocabulary's chords as one padded array, to find the moves under a held note at once."""
+    """The vocabulary's chords small enough to move under a held note (fewer notes than the lower
+    voices), as one padded array, to find the moves at once; each answer is kept, since the same
+    chords come back often."""
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
-        width = max(map(len, vocabulary.pitch_sets))
-        self.pitches = np.full((len(vocabulary.pitch_sets), width), np.nan)
-        for i, chord in enumerate(vocabulary.pitch_sets):
-            self.pitches[i, : len(chord)] = chord
-        self.sizes = np.array([len(c) for c in vocabulary.pitch_sets])
+    def __init__(self, vocabulary: Vocabulary, voices: int) -> None:
+        self.ids = np.array([i for i, c in enumerate(vocabulary.pitch_sets) if len(c) < voices], np.int64)
+        self.pitches = np.full((len(self.ids), max(1, voices - 1)), np.nan)
+        for row, i in enumerate(self.ids):
+            chord = vocabulary.pitch_sets[i]
+            self.pitches[row, : len(chord)] = chord
+        self.sizes = np.array([len(vocabulary.pitch_sets[i]) for i in self.ids])
+        self.top = np.nanmax(self.pitches, axis=1) if len(self.ids) else np.zeros(0)
+        self._known: dict[tuple[tuple[int, ...], int], np.ndarray] = {}
 
     def moves(self, lower: tuple[int, ...], held: int) -> np.ndarray:
         """Ids of the chords that may sound halfway through the melody note ``held`` over the chord
@@ -247,13 +252,17 @@ class _ChordTable:
         a step from one of the voices and none of them a note already sounding."""
         if not lower:
             return np.zeros(0, np.int64)
+        known = self._known.get((lower, held))
+        if known is not None:
+            return known
         voices = np.array(lower, dtype=float)
         distance = np.abs(self.pitches[:, :, None] - voices[None, None, :]).min(axis=2)
         present = ~np.isnan(self.pitches)
         near = np.where(present, (distance > 0) & (distance <= MOVE_RANGE), True).all(axis=1)
-        below = np.nanmax(self.pitches, axis=1) < held
-        fits = near & below & (self.sizes <= len(lower))
-        return np.flatnonzero(fits) + MARKERS
+        fits = near & (self.top < held) & (self.sizes <= len(lower))
+        found = self.ids[fits] + MARKERS
+        self._known[(lower, held)] = found
+        return found
 
 
 def _key_penalty(vocabulary: Vocabulary, key: Key) -> np.ndarray:
