@@ -3,7 +3,8 @@
 Why: :func:`composer.harmonize.harmonize` draws ``candidates`` harmonizations and keeps the one the
 network finds likeliest. This measures, on chorales the bundled model never trained on (its
 held-out pieces that music21's corpus has), with Bach's soprano as the melody and its fermatas as
-the phrase ends, for 1, 4 and 16 candidates and a few seeds:
+the phrase ends, for 1, 4 and 16 candidates at the harmonization's temperature and at a new
+piece's, and a few seeds:
 
 - the network's log-likelihood per melody note of the kept harmonization (what the ranking
   maximises; higher is likelier);
@@ -38,9 +39,10 @@ def main() -> None:
     from music21 import corpus
 
     from composer import artifact
-    from composer.harmonize import DEFAULT_CANDIDATES, Melody, harmonize
+    from composer.harmonize import DEFAULT_CANDIDATES, HARMONY_TEMPERATURE, Melody, harmonize
     from composer.harmonize.melody import melody_from_score
     from composer.midi.streams import score_from_stream
+    from composer.sampling import DEFAULT_TEMPERATURE
     from composer.stepper import Stepper
 
     model_path = args.model or REPO / "models" / "default.cadenza"
@@ -70,12 +72,15 @@ def main() -> None:
     print(f"chorales: {', '.join(name for name, _, _ in chorales)}; seeds {list(seeds)}\n")
 
     rows = []
-    for count in CANDIDATES:
+    settings = [(t, c) for t in (HARMONY_TEMPERATURE, DEFAULT_TEMPERATURE) for c in CANDIDATES]
+    for temperature, count in settings:
         likelihoods, bass, chords, seconds = [], [], [], []
         for _name, melody, lower in chorales:
             for seed in seeds:
                 started = time.perf_counter()
-                result = harmonize(stepper, model.vocabulary, melody, seed=seed, candidates=count)
+                result = harmonize(
+                    stepper, model.vocabulary, melody, seed=seed, candidates=count, temperature=temperature
+                )
                 seconds.append(time.perf_counter() - started)
                 likelihoods.append(result.log_likelihood)
                 ours = [(n.onset, n.end, n.pitch) for voice in result.voices for n in voice]
@@ -86,6 +91,7 @@ def main() -> None:
                         chords.append({p % 12 for p in theirs} == {p % 12 for p in mine})
         rows.append(
             [
+                f"{temperature:g}",
                 str(count),
                 f"{np.mean(likelihoods):.3f}",
                 f"{100 * np.mean(bass):.1f}%",
@@ -94,7 +100,7 @@ def main() -> None:
             ]
         )
     print_table(
-        ["candidates", "log-likelihood / note", "bass as Bach's", "chord as Bach's", "median s"], rows
+        ["temperature", "candidates", "log-likelihood / note", "bass as Bach's", "chord as Bach's", "s"], rows
     )
 
     tune = [67, 67, 74, 74, 76, 76, 74, 72, 72, 71, 71, 69, 69, 67, 74, 74]

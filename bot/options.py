@@ -17,6 +17,7 @@ from typing import Self
 from discord.ext import commands
 
 from composer.errors import InvalidOptionError
+from composer.harmonize import HARMONY_TEMPERATURE
 from composer.keys import parse_key
 from composer.sampling import DEFAULT_TEMPERATURE
 from composer.service import MAX_LENGTH, SEED_LIMIT, ComposeRequest
@@ -151,13 +152,14 @@ def build_harmony_request(
 ) -> ComposeRequest:
     """A checked harmonization request: the melody typed, or in a file."""
     options = {name: value for name, value in values.items() if value is not None and name in HARMONY_OPTIONS}
+    options.setdefault("temperature", HARMONY_TEMPERATURE)
     return ComposeRequest(melody=melody, primer=primer, primer_name=primer_name, harmonize=True, **options)
 
 
 def request_options(request: ComposeRequest) -> dict[str, OptionValue]:
     """The options that make ``request`` again (defaults left out, the key spelled short); a
-    harmonization's without a length."""
-    defaults = ComposeRequest()
+    harmonization's without a length, its own default temperature left out too."""
+    defaults = ComposeRequest(temperature=HARMONY_TEMPERATURE) if request.harmonizing else ComposeRequest()
     values: dict[str, OptionValue] = {} if request.harmonizing else {"length": request.length}
     for name in HARMONY_OPTIONS if request.harmonizing else OPTION_TYPES:
         if name == "voices" and not request.harmonizing:
@@ -221,7 +223,7 @@ class HarmonizeOptions(commands.FlagConverter):
     )
     tempo: float = commands.flag(default=None, description="Beats a minute, 20-300 (default: the melody's)")
     temperature: float = commands.flag(
-        default=None, description=f"Lower is safer, higher wilder: 0.05-3, default {DEFAULT_TEMPERATURE:g}"
+        default=None, description=f"Lower is safer, higher wilder: 0.05-3, default {HARMONY_TEMPERATURE:g}"
     )
     seed: commands.Range[int, 0, SEED_LIMIT - 1] = commands.flag(
         default=None, description="The same seed and options make the same harmonization again"
