@@ -87,6 +87,11 @@ def test_abc_typed_in_one_line_reads_as_with_headers():
     assert str(typed.key) == "G"
 
 
+def test_abc_chord_symbols_are_not_the_melody():
+    melody = parse_melody_text('K:G |"G"GABc "D"dedB|"C"c2A2 "G"G4|]', DEFAULT_LIMITS)
+    assert [n.pitch for n in melody.notes] == [67, 69, 71, 72, 74, 76, 74, 71, 72, 69, 67]
+
+
 def test_abc_fermatas_end_phrases():
     text = "X:1\nL:1/4\nK:F\nF G A !fermata!B | A- A G HF |]\n"
     assert abc_fermatas(text) == [3, 6]  # the tied A is one note

@@ -209,7 +209,7 @@ def read_melody_file(source: bytes | Path, name: str, limits: ReadLimits) -> Mel
     if not source.startswith((b"MThd", b"PK")) and b"K:" in source[:4096]:
         text = source.decode("utf-8", "replace")
         fermatas = abc_fermatas(text)
-        source = strip_fermatas(text).encode()
+        source = clean_abc(text).encode()
     return melody_from_score(read_score(source, limits, name=name), fermatas)
 
 
@@ -310,7 +310,7 @@ def parse_abc(text: str, limits: ReadLimits) -> Melody:
         )
     fermatas = abc_fermatas(normalized)
     try:
-        score = read_score(strip_fermatas(normalized).encode(), limits, name="melody.abc")
+        score = read_score(clean_abc(normalized).encode(), limits, name="melody.abc")
     except InputFileError as why:
         raise InputFileError(f"I could not read that melody ({_reason(why)}); try {EXAMPLE}.") from None
     return _single_line(melody_from_score(score, fermatas), score)
@@ -372,10 +372,11 @@ def abc_fermatas(text: str) -> list[int]:
     return found
 
 
-def strip_fermatas(text: str) -> str:
-    """ABC without fermata marks (music21 drops a note written ``Hd2``)."""
+def clean_abc(text: str) -> str:
+    """ABC as music21 should read a melody from it: without fermata marks (it drops a note written
+    ``Hd2``) and without quoted chord symbols and annotations (it would play ``"G"`` as a chord)."""
     body = [
-        line if _HEADER.match(line) else re.sub(r"!fermata!|\bH(?=[_=^A-Ga-g])", "", line)
+        line if _HEADER.match(line) else re.sub(r'!fermata!|\bH(?=[_=^A-Ga-g])|"[^"\n]*"', "", line)
         for line in text.split("\n")
     ]
     return "\n".join(body)
