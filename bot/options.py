@@ -49,6 +49,8 @@ EXAMPLES = {
     "transpose": "-2",
     "voices": "3",
 }
+COMPOSE_OPTIONS = tuple(name for name in OPTION_TYPES if name != "voices")
+"""What a new piece, a continuation or a song request may be asked for."""
 HARMONY_OPTIONS = ("voices", "tempo", "temperature", "seed", "style", "instrument", "transpose")
 """What a harmonization may be asked for: no length (the melody's) and no key (the melody's)."""
 _KINDS = {int: "a whole number", float: "a number"}
@@ -65,7 +67,7 @@ def _echo(text: str) -> str:
     return text if len(text) <= _ECHO_LIMIT else text[: _ECHO_LIMIT - 1] + "…"
 
 
-def parse_options(text: str, allowed: Collection[str] = tuple(OPTION_TYPES)) -> dict[str, OptionValue]:
+def parse_options(text: str, allowed: Collection[str] = COMPOSE_OPTIONS) -> dict[str, OptionValue]:
     """``300 tempo=90 key=Am`` -> ``{"length": 300, "tempo": 90.0, "key": "Am"}``.
 
     A bare first word is the length. Raises :class:`InvalidOptionError` with a message for the

@@ -8,6 +8,15 @@ import re
 import mido
 import pytest
 
+from bot.options import (
+    HARMONY_OPTIONS,
+    build_harmony_request,
+    format_options,
+    parse_options,
+    request_options,
+)
+from composer.errors import InvalidOptionError
+from composer.service import ComposeRequest
 from tests.test_bot import answer, buttons, fields, files
 from tests.test_bot_support import midi_file
 
@@ -87,14 +96,16 @@ async def test_a_midi_file_attached_or_replied_to(discord_fake, how):
 
 
 async def test_the_buttons_harmonize_again_and_continue(discord_fake):
-    await discord_fake.send("!harmonize C4 D E F G2 A G tempo=90")
+    await discord_fake.send("!harmonize C4 D E F G2 A G tempo=90 transpose=2 voices=4")
     first = answer(discord_fake)
+    # The MIDI already holds the transposed melody: harmonizing it again does not move it again.
     assert buttons(first)["Harmonize again"] == "cadenza:reharmonize::tempo=90"
+    c_major = [(tick, pitch + 2) for tick, pitch in C_MAJOR]
 
     await discord_fake.interact(discord_fake.press(first, "Harmonize again"))
     second = answer(discord_fake)
     assert second["id"] != first["id"]
-    assert_is_a_harmonization(discord_fake, second, C_MAJOR)  # the melody read back from the MIDI
+    assert_is_a_harmonization(discord_fake, second, c_major)  # the melody read back from the MIDI
     assert fields(second)["Seed"] != fields(first)["Seed"] and fields(second)["Tempo"] == "90"
 
     await discord_fake.interact(discord_fake.press(second, "Continue"))
@@ -120,3 +131,13 @@ async def test_bad_melodies_get_one_friendly_line(discord_fake, command, expecte
     await discord_fake.send(command)
     text = answer(discord_fake)["content"]
     assert expected in text and "\n" not in text
+
+
+def test_harmony_options_round_trip_through_the_text_buttons_carry():
+    request = ComposeRequest(melody="C D E", harmonize=True, voices=3, temperature=0.5, seed=4, style="folk")
+    values = request_options(request)
+    assert values == {"voices": 3, "seed": 4, "style": "folk"}  # 0.5 is a harmonization's default
+    text = format_options(values)
+    assert build_harmony_request(parse_options(text, allowed=HARMONY_OPTIONS), melody="C D E") == request
+    with pytest.raises(InvalidOptionError, match="no option 'voices'"):
+        parse_options("300 voices=3")  # not for compose, continue or song requests

@@ -262,3 +262,14 @@ def test_command_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: I found a chord") and "\n" not in err
     assert not (tmp_path / "no").exists()
+
+
+def test_a_harmonization_travels_to_workers_and_back(composer, tmp_path):
+    from composer.wire import piece_from_result, piece_to_result, request_from_job, request_to_job
+
+    request = ComposeRequest(melody=TWINKLE, voices=3, seed=2, audio=False)
+    assert request_from_job(request_to_job(request, 10_000)) == request
+    piece = composer.compose_sync(request, tmp_path / "worker")
+    back = piece_from_result(piece_to_result(piece), tmp_path / "bot")
+    assert back.voices == 3 and back.settings == piece.settings
+    assert back.midi.read_bytes() == piece.midi.read_bytes()

@@ -16,7 +16,7 @@ from bot.attachments import check_size, download, pick_music, replied_message, s
 from bot.buttons import HARMONY_COG, PieceButton
 from bot.cogs.compose import style_choices
 from bot.failures import Refusal, explain
-from bot.options import HarmonizeOptions, build_harmony_request, parse_options
+from bot.options import HARMONY_OPTIONS, HarmonizeOptions, build_harmony_request, parse_options
 from bot.pieces import Job, run_job, upload_limit
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class Harmonize(commands.Cog, name=HARMONY_COG):
                 raise Refusal("That message has no music file left to harmonize.")
             await interaction.response.defer(thinking=True)
             request = build_harmony_request(
-                parse_options(button.options),
+                parse_options(button.options, allowed=HARMONY_OPTIONS),
                 primer=await download(attachment, self.bot.settings.max_attachment_bytes),
                 primer_name=shown_name(attachment),
             )
