@@ -37,11 +37,10 @@ MOVE_RANGE = 2
 
 @dataclass
 class Decoded:
-    """One candidate: per event, the melody note it belongs to, whether it is the mid-note event,
-    its sounding pitches (octave shift applied), duration and velocity ids; and its score."""
+    """One candidate: its events and the network's score of them."""
 
-    events: list[tuple[int, bool, tuple[int, ...], int]] = field(default_factory=list)
-    """(melody index, in the middle, pitches, velocity level) of each event in order."""
+    events: list[tuple[int, bool, tuple[int, ...]]] = field(default_factory=list)
+    """(melody note index, whether halfway through the note, sounding pitches) of each event."""
     log_likelihood: float = 0.0
     """Sum of the network's log-probabilities of every token of the candidate and of its end."""
 
@@ -153,8 +152,7 @@ def decode(
 def _record(piece: _Candidate, slot: _Slot, vocabulary: Vocabulary) -> None:
     """Keep the event just drawn and move the candidate to its next slot."""
     pitches = tuple(p + slot.shift for p in vocabulary.pitch_sets[int(piece.row[0]) - MARKERS])
-    level = vocabulary.velocities[int(piece.row[3]) - MARKERS]
-    piece.result.events.append((piece.note, piece.middle, pitches, level))
+    piece.result.events.append((piece.note, piece.middle, pitches))
     if piece.middle:
         piece.middle = False
         piece.note += 1

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from composer.errors import InputFileError, InputLimitError
-from composer.events import Score, quarters_to_ticks
+from composer.events import Note, Score, quarters_to_ticks
 from composer.keys import MAJOR_PROFILE, MINOR_PROFILE, Key
 from composer.midi.checks import quoted_name
 from composer.midi.read import ReadLimits, read_score
@@ -165,11 +165,11 @@ def melody_from_score(score: Score, fermatas: Sequence[int] = ()) -> Melody:
     may also list fermata onsets in its metadata. Both end phrases, as do rests, the last note and,
     when no fermata is marked, long notes.
     """
-    by_part: dict[int, list] = {}
+    by_part: dict[int, list[Note]] = {}
     for n in score.notes:
         by_part.setdefault(n.part, []).append(n)
     top = max(by_part.values(), key=lambda ns: statistics.fmean(n.pitch for n in ns))
-    highest: dict[int, object] = {}
+    highest: dict[int, Note] = {}
     for n in top:
         tick = quarters_to_ticks(n.start)
         if tick not in highest or n.pitch > highest[tick].pitch:
