@@ -11,6 +11,7 @@ from composer.errors import ComposerError, InputFileError, InvalidOptionError
 from composer.harmonize import Harmonization, Melody, harmonize
 from composer.harmonize.melody import (
     abc_fermatas,
+    melody_from_score,
     normalize_abc,
     parse_melody_text,
     parse_note_names,
@@ -177,6 +178,17 @@ def test_same_seed_same_harmonization_and_the_likeliest_is_kept(stepper, model):
     # The single draw is one of the four (the first, stepped alone), and not better than the best.
     assert first.log_likelihood == max(first.candidates) >= single.log_likelihood - 1e-5
     assert any(c == pytest.approx(single.log_likelihood, abs=1e-5) for c in first.candidates)
+
+
+def test_a_long_score_is_fine_when_its_melody_is_not():
+    from composer.events import Note, Score
+
+    chords = [Note(p, i * 0.5, i * 0.5 + 0.5, 80, 1) for i in range(300) for p in (48, 52, 55)]
+    tune = [Note(72 + i % 5, i * 1.0, i + 1.0, 80, 0) for i in range(150)]
+    melody = melody_from_score(Score(tuple(tune + chords), metadata={}))
+    assert [n.pitch for n in melody.notes] == [n.pitch for n in tune]
+    with pytest.raises(InputFileError, match="450 notes; I harmonize up to 400"):
+        melody_from_score(Score(tuple(Note(72, i * 1.0, i + 1.0) for i in range(450))))
 
 
 def test_melody_from_notes_for_other_programs():
