@@ -285,3 +285,13 @@ def test_a_harmonization_travels_to_workers_and_back(composer, tmp_path):
     back = piece_from_result(piece_to_result(piece), tmp_path / "bot")
     assert back.voices == 3 and back.settings == piece.settings
     assert back.midi.read_bytes() == piece.midi.read_bytes()
+
+
+@pytest.mark.parametrize("voices", [2, 4])
+def test_beam_search_keeps_the_melody_and_is_deterministic(voices, stepper, model):
+    melody = parse_melody_text(GAVOTTE, DEFAULT_LIMITS)
+    found = harmonize(stepper, model.vocabulary, melody, voices=voices, beam=4, seed=1)
+    _check_under(melody, found, voices)
+    assert found == harmonize(stepper, model.vocabulary, melody, voices=voices, beam=4, seed=2)
+    assert len(found.candidates) == 4 and found.log_likelihood == found.candidates[0]
+    assert list(found.candidates) == sorted(found.candidates, reverse=True)

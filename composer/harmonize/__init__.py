@@ -16,7 +16,8 @@ candidates=8) -> Harmonization``
   rests, long notes and the last note.
 - ``voices``: parts in all, the melody included, 2 to 4. ``style``: style id of the model.
   ``seed``: the same seed and options give the same harmonization. ``temperature``: 0.05 to 3.
-  ``candidates``: how many harmonizations are drawn; the likeliest is returned.
+  ``candidates``: how many harmonizations are drawn; the likeliest is returned. ``beam``: when
+  above 0, a beam search of that width instead of drawing (deterministic).
 
 ``Harmonization.melody`` is the melody's notes and ``Harmonization.voices`` the lower voices,
 highest first (alto, tenor, bass for four), each a list of ``VoiceNote(onset, duration, pitch)``
@@ -29,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from composer.errors import InvalidOptionError
-from composer.harmonize.decode import decode
+from composer.harmonize.decode import beam_search, decode
 from composer.harmonize.melody import Melody, MelodyNote
 from composer.harmonize.voices import VoiceNote, split_voices
 from composer.keys import Key
@@ -57,7 +58,7 @@ class Harmonization:
     log_likelihood: float
     key: Key
     candidates: tuple[float, ...] = ()
-    """Every candidate's log-likelihood per melody note, best first."""
+    """Every candidate's (or the beam's survivors') log-likelihood per melody note, best first."""
 
     @property
     def parts(self) -> list[list[VoiceNote]]:
@@ -88,23 +89,29 @@ def harmonize(
     seed: int = 0,
     temperature: float = HARMONY_TEMPERATURE,
     candidates: int = DEFAULT_CANDIDATES,
+    beam: int = 0,
 ) -> Harmonization:
-    """The likeliest of ``candidates`` harmonizations of ``melody`` in ``voices`` parts."""
+    """The likeliest of ``candidates`` harmonizations of ``melody`` in ``voices`` parts; with
+    ``beam``, the likeliest a beam search of that width finds instead (no sampling: ``seed``,
+    ``temperature`` and ``candidates`` do not matter then)."""
     check_voices(voices)
-    if candidates < 1:
-        raise InvalidOptionError(f"Draw at least one candidate, not {candidates}.")
+    if candidates < 1 or beam < 0:
+        raise InvalidOptionError(f"Draw at least one candidate, not {candidates}, and a beam of 0 or more.")
     key = melody.key
-    drawn = decode(
-        stepper,
-        vocabulary,
-        melody,
-        voices=voices,
-        key=key,
-        style=style,
-        seed=seed,
-        temperature=temperature,
-        candidates=candidates,
-    )
+    if beam:
+        drawn = beam_search(stepper, vocabulary, melody, voices=voices, key=key, style=style, width=beam)
+    else:
+        drawn = decode(
+            stepper,
+            vocabulary,
+            melody,
+            voices=voices,
+            key=key,
+            style=style,
+            seed=seed,
+            temperature=temperature,
+            candidates=candidates,
+        )
     per_note = len(melody.notes)
     best = drawn[0]
     return Harmonization(

@@ -26,7 +26,7 @@ from composer.events import MAX_TICKS, quarters_to_ticks
 from composer.harmonize.melody import Melody
 from composer.keys import Key
 from composer.sampling import SamplingOptions, probabilities
-from composer.stepper import Stepper
+from composer.stepper import State, Stepper
 from composer.vocabulary import END, FIELDS, MARKERS, START, Vocabulary
 
 OUT_OF_KEY_PENALTY = 1.5
@@ -147,6 +147,135 @@ def decode(
                 pieces[b].result.log_likelihood += _log_softmax(logits["pitch"][b])[END]
         going = [b for b in going if pieces[b].note < len(slots)]
     return sorted((p.result for p in pieces), key=lambda r: -r.log_likelihood)
+
+
+@dataclass
+class _Hypothesis:
+    """One partial harmonization in the beam: its events, its scores and the network's state row."""
+
+    events: list[tuple[int, bool, tuple[int, ...]]]
+    log_likelihood: float
+    score: float
+    """The log-likelihood less the key penalties of its chords: what the beam keeps the best of."""
+    row: int
+    """Its row in the batch of network states and logits."""
+
+
+def beam_search(
+    stepper: Stepper, vocabulary: Vocabulary, melody: Melody, *, voices: int, key: Key, style: int, width: int
+) -> list[Decoded]:
+    """The ``width`` best harmonizations a beam search finds, likeliest first.
+
+    At every melody note each kept harmonization is extended by each allowed chord, and the
+    ``width`` best extensions (network log-probability less the key penalty) are kept. The rest of
+    an event is chosen greedily: its loudness is the likeliest, it moves halfway through the note
+    when the network finds that likelier than holding, and then to its likeliest move.
+    """
+    slots = _slots(vocabulary, melody, voices, key)
+    table = _ChordTable(vocabulary, voices)
+    penalty = _key_penalty(vocabulary, key)
+    state = stepper.initial_state(1)
+    logits, state = stepper.step(np.full((1, 4), START, np.int32), np.array([style]), state)
+    beam = [_Hypothesis([], 0.0, 0.0, 0)]
+    for index, slot in enumerate(slots):
+        pitch = np.stack([_log_softmax(logits["pitch"][h.row]) for h in beam])  # (beam, vocabulary)
+        scores = np.array([h.score for h in beam])[:, None] + pitch[:, slot.chords] - penalty[slot.chords]
+        best = np.argsort(-scores, axis=None, kind="stable")[:width]
+        parents, picks = np.unravel_index(best, scores.shape)
+        rows = [beam[p].row for p in parents]
+        chords = slot.chords[picks]
+        chosen = {"pitch": chords}
+        row_ids = np.zeros((len(rows), 4), np.int32)
+        row_ids[:, 0] = chords
+        gained = pitch[parents, chords].astype(float)
+        split = np.zeros(len(rows), bool)
+        moves: list[np.ndarray] = []
+        for i, name in enumerate(FIELDS[1:], start=1):
+            z = stepper.condition(name, logits[name][rows], chosen)
+            for r in range(len(rows)):
+                if name == "duration":
+                    value = slot.duration
+                elif name == "ioi":
+                    held = melody.notes[index].pitch - slot.shift
+                    lower = tuple(p for p in vocabulary.pitch_sets[chords[r] - MARKERS] if p < held)
+                    moves.append(table.moves(lower, held) if slot.half is not None else np.zeros(0, np.int64))
+                    value = slot.whole
+                    if moves[r].size and z[r][slot.half] > z[r][slot.whole]:
+                        value, split[r] = slot.half, True
+                else:
+                    value = int(np.argmax(z[r][MARKERS:])) + MARKERS
+                gained[r] += _log_softmax(z[r])[value]
+                row_ids[r, i] = value
+            chosen[name] = row_ids[:, i]
+        state = state.select(rows)
+        logits, state = stepper.step(row_ids, np.full(len(rows), style), state)
+        events = [
+            [
+                *beam[p].events,
+                (index, False, tuple(q + slot.shift for q in vocabulary.pitch_sets[c - MARKERS])),
+            ]
+            for p, c in zip(parents, chords, strict=True)
+        ]
+        extra = np.zeros(len(rows))
+        if split.any():
+            extra, middle_ids = _middle_events(stepper, logits, split, moves, penalty, slot)
+            for r in np.flatnonzero(split):
+                pitches = vocabulary.pitch_sets[middle_ids[r, 0] - MARKERS]
+                events[r].append((index, True, tuple(q + slot.shift for q in pitches)))
+            stepped, after = stepper.step(middle_ids, np.full(len(rows), style), state)
+            keep = split[:, None]
+            logits = {name: np.where(keep, stepped[name], logits[name]) for name in logits}
+            state = State(
+                [np.where(keep, a, b) for a, b in zip(after.h, state.h, strict=True)],
+                [np.where(keep, a, b) for a, b in zip(after.c, state.c, strict=True)],
+            )
+        beam = [
+            _Hypothesis(
+                events[r],
+                beam[p].log_likelihood + gained[r] + extra[r],
+                scores[p, k] + (gained[r] - pitch[p, slot.chords[k]]) + extra[r],
+                r,
+            )
+            for r, (p, k) in enumerate(zip(parents, picks, strict=True))
+        ]
+    ends = [_log_softmax(logits["pitch"][h.row])[END] for h in beam]
+    found = [Decoded(h.events, h.log_likelihood + end) for h, end in zip(beam, ends, strict=True)]
+    return sorted(found, key=lambda d: -d.log_likelihood)
+
+
+def _middle_events(
+    stepper: Stepper,
+    logits: dict[str, np.ndarray],
+    split: np.ndarray,
+    moves: list[np.ndarray],
+    penalty: np.ndarray,
+    slot: _Slot,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For the rows that move halfway: their likeliest move (less its key penalty) and loudness, as
+    token rows, and the log-probability each adds (0 and a copy of the row for the others)."""
+    rows = len(split)
+    ids = np.zeros((rows, 4), np.int32)
+    gained = np.zeros(rows)
+    for r in range(rows):
+        allowed = moves[r] if split[r] else np.array([MARKERS])
+        lp = _log_softmax(logits["pitch"][r])
+        ids[r, 0] = allowed[int(np.argmax(lp[allowed] - penalty[allowed]))]
+        gained[r] = lp[ids[r, 0]] if split[r] else 0.0
+    chosen = {"pitch": ids[:, 0]}
+    for i, name in enumerate(FIELDS[1:], start=1):
+        z = stepper.condition(name, logits[name], chosen)
+        for r in range(rows):
+            if name == "duration":
+                value = slot.half_duration
+            elif name == "ioi":
+                value = slot.half
+            else:
+                value = int(np.argmax(z[r][MARKERS:])) + MARKERS
+            ids[r, i] = value if split[r] else MARKERS
+            if split[r]:
+                gained[r] += _log_softmax(z[r])[value]
+        chosen[name] = ids[:, i]
+    return gained, ids
 
 
 def _record(piece: _Candidate, slot: _Slot, vocabulary: Vocabulary) -> None:
