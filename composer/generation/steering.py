@@ -29,7 +29,7 @@ from composer.model.vocabulary import MARKERS, Vocabulary
 
 BALANCE_EVENTS = 16.0
 """How far back the balance looks, in events (an exponential memory)."""
-BALANCE = 2.0
+BALANCE = 3.0
 """The balance's weight against the fixed bias's (measured on Freedoom's music, models/README.md)."""
 REGISTER = 6
 """Registers are this many semitones wide."""
