@@ -58,6 +58,19 @@ def test_the_balance_leans_towards_the_pitch_classes_the_new_part_has_played_les
     assert not leaning[:MARKERS].any()
 
 
+def test_the_pace_is_kept_in_balance_too():
+    piece = [Event((57, 61, 64, 69), 6, gap, 5) for gap in (3, 12) * 20]  # sixteenths and quarters
+    vocabulary = Vocabulary.build([[*piece, Event((57,), 24, 24, 5)]])
+    balance = Balance(steering(vocabulary, texture_of(piece)))
+    gap = {ticks: MARKERS + vocabulary.iois.index(ticks) for ticks in (3, 12, 24)}
+    assert np.allclose(balance.gap_bias()[[gap[3], gap[12]]], 0.0)  # in balance
+    assert balance.gap_bias()[gap[24]] == 0  # a gap the piece never has: left to the network
+    for _ in range(10):
+        balance.hear_gap(gap[3])
+    leaning = balance.gap_bias()
+    assert leaning[gap[12]] > 0 > leaning[gap[3]]
+
+
 def test_continuations_are_steered_unless_switched_off(tiny_model_path, tmp_path):
     data = midi_corpus.pedalled_piano()
     made = []

@@ -139,7 +139,7 @@ def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray], stepper: 
     for i, name in enumerate(FIELDS[1:]):
         if name in logits:
             z = stepper.condition(name, logits[name][going], drawn)
-            values = _draw_rhythm(z, temperatures, uniforms[:, i])
+            values = _draw_rhythm(_paced(z, chosen) if name == "ioi" else z, temperatures, uniforms[:, i])
             for piece, score in zip(chosen, _log_softmax_at(z, values), strict=True):
                 piece.log_likelihood += score
         else:
@@ -147,10 +147,24 @@ def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray], stepper: 
         drawn[name] = np.asarray(values)
         for piece, value in zip(chosen, values, strict=True):
             piece.last_row[i + 1] = value
+            if name == "ioi" and piece.balance is not None:
+                piece.balance.hear_gap(int(value))
     for piece in chosen:
         row = piece.last_row.tolist()
         piece.rows.append(row)
         piece.pitches.append(row[0])
+
+
+def _paced(logits: np.ndarray, pieces: Sequence[Progress]) -> np.ndarray:
+    """The gap logits with each steered piece's pace bias added (the network's own logits still
+    score the choice, so the likelihood stays the network's)."""
+    if all(piece.balance is None for piece in pieces):
+        return logits
+    biased = np.array(logits, dtype=np.float64)
+    for row, piece in enumerate(pieces):
+        if piece.balance is not None:
+            biased[row] += piece.balance.gap_bias()
+    return biased
 
 
 def _draw_rhythm(logits: np.ndarray, temperatures: np.ndarray, uniforms: np.ndarray) -> np.ndarray:

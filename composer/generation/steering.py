@@ -10,10 +10,10 @@ chooses; steering leans.
 A fixed lean towards the piece's commonest pitch classes over-shoots: the new part settles on
 the three or four likeliest and its pitch-class spread narrows away from the piece's (measured on
 Freedoom's music: at four times the strength, the same key in 15% of continuations instead of
-33%). So the key, the register and the chord sizes are also kept in balance as the new part
-goes: :class:`Balance` follows the pitch classes, registers (half octaves) and chord sizes the
-part has played lately and leans towards the ones it has played less than the piece does, and
-away from the ones it has played more.
+33%). So the key, the register, the chord sizes and the pace are also kept in balance as the new
+part goes: :class:`Balance` follows the pitch classes, registers (half octaves), chord sizes and
+gaps between onsets the part has played lately and leans towards the ones it has played less
+than the piece does, and away from the ones it has played more.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ class Texture:
     """The shares of its notes in each register (:data:`REGISTER` semitones wide)."""
     sizes: np.ndarray
     """The shares of its onsets with 1, 2, ... :data:`~composer.events.MAX_CHORD_SIZE` notes."""
+    iois: tuple[int, ...]
+    """Its gaps from one onset to the next, in grid ticks."""
 
 
 def texture_of(events: Sequence[Event]) -> Texture:
@@ -75,6 +77,7 @@ def texture_of(events: Sequence[Event]) -> Texture:
         width=float(np.median([e.pitches[-1] - e.pitches[0] for e in recent])),
         registers=registers / registers.sum(),
         sizes=np.bincount([len(e.pitches) - 1 for e in recent], minlength=MAX_CHORD_SIZE) / len(recent),
+        iois=tuple(e.ioi for e in recent),
     )
 
 
@@ -106,6 +109,8 @@ class Steering:
     shares: np.ndarray
     """Each pitch id's shares of the same, shape ``(ids, len(target))`` (zero for the markers)."""
     balance: float
+    pace: np.ndarray
+    """The piece's shares of each gap id (the markers' shares are 0)."""
 
 
 def steering(vocabulary: Vocabulary, texture: Texture, strength: float = 1.0) -> Steering:
@@ -117,7 +122,10 @@ def steering(vocabulary: Vocabulary, texture: Texture, strength: float = 1.0) ->
             shares[MARKERS + i, 12 + pitch // REGISTER] += 1 / len(chord)
         shares[MARKERS + i, _GROUPS[2].start + len(chord) - 1] = 1.0
     target = np.concatenate([texture.pitch_classes, texture.registers, texture.sizes])
-    return Steering(chord_bias(vocabulary, texture, strength), target, shares, BALANCE * strength)
+    known = np.array(vocabulary.iois)
+    gap_ids = [MARKERS + int(np.abs(known - ioi).argmin()) for ioi in texture.iois]
+    pace = np.bincount(gap_ids, minlength=len(known) + MARKERS) / max(1, len(gap_ids))
+    return Steering(chord_bias(vocabulary, texture, strength), target, shares, BALANCE * strength, pace)
 
 
 class Balance:
@@ -127,6 +135,7 @@ class Balance:
     def __init__(self, steering: Steering) -> None:
         self.steering = steering
         self.heard = steering.target * BALANCE_EVENTS  # as if the part had been in balance so far
+        self.gaps = steering.pace * BALANCE_EVENTS
 
     def bias(self) -> np.ndarray:
         """The chord bias for the next event: the fixed one plus the pull back into balance."""
@@ -138,3 +147,14 @@ class Balance:
     def hear(self, pitch_id: int) -> None:
         """Count the chord just chosen."""
         self.heard = self.heard * (1 - 1 / BALANCE_EVENTS) + self.steering.shares[pitch_id]
+
+    def gap_bias(self) -> np.ndarray:
+        """The bias for the gap to the next onset: towards the gaps played less than the piece."""
+        s = self.steering
+        recent = self.gaps / self.gaps.sum()
+        return s.balance * (np.log(np.maximum(s.pace, FLOOR)) - np.log(np.maximum(recent, FLOOR)))
+
+    def hear_gap(self, gap_id: int) -> None:
+        """Count the gap just chosen."""
+        self.gaps = self.gaps * (1 - 1 / BALANCE_EVENTS)
+        self.gaps[gap_id] += 1.0
