@@ -169,13 +169,17 @@ class Requests(commands.Cog, name=COG):
     )
     @app_commands.describe(page="Which page, from 1")
     async def queue(self, ctx: commands.Context[CadenzaBot], page: commands.Range[int, 1] = 1) -> None:
-        """Show the waiting requests in the order they will be played: `!queue`, `!queue 2`."""
+        """Show the waiting requests in the order they will be played (and what plays in voice):
+        `!queue`, `!queue 2`."""
         waiting = await self.store.queue(ctx.guild.id)
         rules = await self.store.rules(ctx.guild.id)
         start = (page - 1) * PAGE_SIZE
         shown = waiting[start : start + PAGE_SIZE]
         embed = queue_embed(shown, start + 1, len(waiting), page, rules.paused, self.bot.settings.prefix)
-        await ctx.reply(embed=embed)
+        voice = self.bot.get_cog("Voice")
+        session = voice.session(ctx.guild) if voice is not None else None
+        # With a voice session here, what plays in voice comes first, then the song requests.
+        await ctx.reply(embeds=[session.describe(), embed] if session is not None else [embed])
 
     @queue.command(name="pause", description="Moderators: stop playing requests for now")
     async def pause(self, ctx: commands.Context[CadenzaBot]) -> None:
