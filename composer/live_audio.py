@@ -11,11 +11,12 @@ it. The data flow of one :class:`LiveStream`:
    scales them to 16-bit, cuts them into exact frames, drops the silence before the first note
    and after a short ring-out at the end, and puts the frames in a buffer of a few seconds.
    FluidSynth renders far faster than real time, so it renders in chunks ahead of playback and
-   then waits on its full pipe while the buffer drains.
+   then waits on its full pipe while the buffer drains. Once a piece's last frames are buffered,
+   seconds before they play, FluidSynth starts on the next piece: one process a stream at a time.
 3. :meth:`LiveStream.read` (called by the voice connection's player thread every 20 ms) takes
    one frame from the buffer without waiting; the next piece's frames follow the last one's
    directly, so nothing is missing between pieces. If a frame is ever not ready in time the
-   reader gets 20 ms of silence and :attr:`LiveStream.underruns` counts it.
+   reader gets 20 ms of silence and ``stats.underruns`` counts it.
 
 :meth:`LiveStream.skip` drops the rest of the piece playing now (its FluidSynth is killed) and
 :meth:`LiveStream.close` ends everything: FluidSynth processes killed, threads joined. The
@@ -136,7 +137,7 @@ class LiveStream:
         self._renders: set[_Render] = set()
         self._process_lock = threading.Lock()
         self._ahead = ThreadPoolExecutor(1, thread_name_prefix="live-compose")
-        self._upcoming: Future[_Render | None] | None = None
+        self._upcoming: Future[Cue | None] | None = None
         self._producer = threading.Thread(target=self._produce, name="live-render", daemon=True)
         self._silent_run = 0
         """Silent frames read since the last sound, for :attr:`StreamStats.gaps`."""
@@ -146,7 +147,7 @@ class LiveStream:
 
     def start(self) -> LiveStream:
         """Compose the first piece and start rendering; returns at once."""
-        self._upcoming = self._ahead.submit(self._prepare)
+        self._upcoming = self._ahead.submit(self.next_piece)
         self._producer.start()
         return self
 
@@ -171,11 +172,8 @@ class LiveStream:
         """
         with self._ready:
             waiting = self._upcoming
-            if waiting is None or self._closed.is_set() or not (waiting.cancel() or waiting.done()):
-                return
-            self._upcoming = self._ahead.submit(self._prepare)
-        if not waiting.cancelled() and waiting.exception() is None and waiting.result() is not None:
-            self._end_render(waiting.result())
+            if waiting is not None and not self._closed.is_set() and (waiting.cancel() or waiting.done()):
+                self._upcoming = self._ahead.submit(self.next_piece)
 
     def close(self) -> None:
         """Stop: FluidSynth killed, the threads ended; :meth:`read` returns ``b""`` from now on."""
@@ -187,10 +185,6 @@ class LiveStream:
         if self._producer.is_alive() and self._producer is not threading.current_thread():
             self._producer.join()
         self._ahead.shutdown(wait=True, cancel_futures=True)
-        with self._process_lock:  # the piece prepared ahead, which nobody will render now
-            left = list(self._renders)
-        for render in left:
-            self._end_render(render)
 
     @property
     def ended(self) -> bool:
@@ -251,24 +245,11 @@ class LiveStream:
 
     # -- the producer ---------------------------------------------------------------------------
 
-    def _prepare(self) -> _Render | None:
-        """Compose the next piece and start its FluidSynth, which renders until its pipe is full, so
-        the piece's first frames are ready the moment the one before it ends."""
-        cue = self.next_piece()
-        if cue is None:
-            return None
+    def _spawn(self, cue: Cue) -> _Render:
+        """Start FluidSynth on ``cue``; it renders into its pipe until the pipe is full."""
         command = [
-            *(
-                self.binary,
-                "-ni",
-                "-o",
-                "synth.dynamic-sample-loading=1",
-                "-g",
-                str(GAIN),
-                "-z",
-                str(_PERIOD),
-            ),
-            *("-r", str(SAMPLE_RATE), "-O", "float", "-T", "raw", "-E", "little"),
+            *(self.binary, "-ni", "-o", "synth.dynamic-sample-loading=1", "-g", str(GAIN)),
+            *("-z", str(_PERIOD), "-r", str(SAMPLE_RATE), "-O", "float", "-T", "raw", "-E", "little"),
             *("-F", "-", str(self.soundfont), str(cue.midi)),
         ]
         errors = tempfile.TemporaryFile()  # noqa: SIM115 - closed with its process, in _end_render
@@ -276,8 +257,6 @@ class LiveStream:
         render = _Render(cue, process, errors)
         with self._process_lock:
             self._renders.add(render)
-        if self._closed.is_set():
-            self._end_render(render)
         return render
 
     def _produce(self) -> None:
@@ -286,13 +265,15 @@ class LiveStream:
             while not self._closed.is_set():
                 with self._ready:  # taken, so refresh_upcoming leaves it alone from now on
                     upcoming, self._upcoming = self._upcoming, None
-                render = upcoming.result() if upcoming is not None else None
-                if render is None:
+                cue = upcoming.result() if upcoming is not None else None
+                if cue is None or self._closed.is_set():
                     break
                 with self._ready:
                     self._piece += 1
-                    if not self._closed.is_set():
-                        self._upcoming = self._ahead.submit(self._prepare)
+                    self._upcoming = self._ahead.submit(self.next_piece)
+                # The piece before has all its frames buffered (seconds of music): FluidSynth starts
+                # well before they run out, and only one FluidSynth process runs at a time.
+                render = self._spawn(cue)
                 try:
                     self._render(render, self._piece)
                 finally:
@@ -360,7 +341,7 @@ class LiveStream:
             self._renders.discard(render)
 
     def _end_all(self) -> None:
-        """Kill every FluidSynth process of this stream: the one rendering and the one prepared."""
+        """Kill the FluidSynth process of this stream, if one runs."""
         with self._process_lock:
             renders = list(self._renders)
         for render in renders:

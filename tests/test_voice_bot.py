@@ -127,13 +127,16 @@ def ephemeral_answers(fake) -> list[str]:
 
 @pytest.fixture
 async def voice(make_bot):
-    """A bot with voice channels, the voice connection faked, pulling frames at 50 times real time."""
+    """A bot with voice channels, the voice connection faked, pulling frames at 20 times real time.
+
+    The buffer is 30 s of music, 1.5 s at that speed: less slack than the default 4 s at real time.
+    """
     FakeVoiceClient.made.clear()
-    FakeVoiceClient.speed = 50.0
+    FakeVoiceClient.speed = 20.0
     fakes = []
 
     async def make(**settings):
-        fake = await make_bot(**settings)
+        fake = await make_bot(**({"voice_buffer_seconds": 30} | settings))
         add_voice(fake)
         fake.bot.get_cog("Voice").connector = FakeVoiceClient
         fakes.append(fake)
@@ -183,7 +186,6 @@ async def test_a_second_play_is_queued_and_follows_the_first(voice):
         and "**1.** <@800000000000000002>: `8`" in voice_embed["description"]
     )
     assert requests_embed["title"].startswith("🎶 The queue")
-    FakeVoiceClient.speed = 200.0
     await until(lambda: len(pieces_posted(fake)) == 2, "both pieces", 90)
     (client,) = FakeVoiceClient.made  # one connection, one player: the second piece followed in it
     await until(lambda: not client.is_playing(), "the end of the music")

@@ -114,12 +114,12 @@ def test_skipping_moves_to_the_next_piece_and_closing_releases_fluidsynth_and_th
     assert stream.wait_ready(5)
     play(stream, 1, speed=50)
     assert started == [0]
-    assert len(fluidsynth_children()) == 2  # the piece playing, and the next one ready to go
+    assert len(fluidsynth_children()) == 1  # one FluidSynth a stream
 
     stream.skip()
     play(stream, 5, speed=50)
     assert started == [0, 1]
-    # The next piece was rendered ahead: after a skip it follows within a tenth of a second.
+    # The next piece was composed ahead: after a skip it follows within a tenth of a second.
     assert stream.stats.underruns * FRAME_SECONDS / 50 < 0.1
     stream.skip()
     play(stream, 5, speed=50)
