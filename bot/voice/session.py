@@ -34,6 +34,8 @@ from composer.service import ComposeRequest, Composition
 
 if TYPE_CHECKING:
     from bot.app import CadenzaBot
+    from composer.remote import RemoteComposer
+    from composer.service import Composer
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,25 @@ class Radio:
         position = self.styles.index(current) if current in self.styles else -1
         self.style = self.styles[(position + 1) % len(self.styles)]
         return self.style
+
+
+async def compose_in(
+    composer: Composer | RemoteComposer, request: ComposeRequest, folder: Path
+) -> Composition:
+    """Compose into ``folder``; on failure or cancellation the folder is removed, but only once the
+    composer's thread is done writing into it."""
+
+    def drop(task: asyncio.Future) -> None:
+        if not task.cancelled():
+            task.exception()  # seen here, so asyncio does not report it as never retrieved
+        shutil.rmtree(folder, ignore_errors=True)
+
+    task = asyncio.ensure_future(composer.compose(request, folder))
+    try:
+        return await asyncio.shield(task)
+    except BaseException:
+        task.add_done_callback(drop)
+        raise
 
 
 @dataclass
@@ -296,9 +317,9 @@ class VoiceSession:
         folder = Path(tempfile.mkdtemp(prefix=f"{self.guild.id}-", dir=self._root))
         self._folders.add(folder)
         try:
-            piece = await self.bot.composer.compose(request, folder)
+            piece = await compose_in(self.bot.composer, request, folder)
         except BaseException:
-            self._forget(folder)
+            self._folders.discard(folder)
             raise
         log.info("composed %s for voice in %s in %.1f s", piece.midi.name, self.guild, piece.timings["total"])
         return Playing(replace(request, seed=piece.seed), piece, folder, queued)
@@ -363,9 +384,9 @@ class VoiceSession:
         """
         queued = playing.queued
         folder = Path(tempfile.mkdtemp(prefix="post-", dir=self._root))
+        request = replace(playing.request, audio=True, picture=True)
+        piece = await compose_in(self.bot.composer, request, folder)
         try:
-            request = replace(playing.request, audio=True, picture=True)
-            piece = await self.bot.composer.compose(request, folder)
             job = Job(request, queued.user, queued.channel, queued.upload_limit)
             message = answer(job, piece, self.bot.settings.prefix)
             await queued.channel.send(files=message.pop("attachments"), **message)
