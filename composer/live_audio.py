@@ -297,7 +297,8 @@ class LiveStream:
         while chunk := os.read(fd, _READ_BYTES):
             if not self._put(index, cutter.feed(chunk)):
                 return
-        self._put(index, cutter.finish())
+        if not self._put(index, cutter.finish()):
+            return
         code = render.process.wait()
         if code != 0 or cutter.sounded == 0:
             render.errors.seek(0)
