@@ -343,3 +343,24 @@ async def test_slash_play_and_radio_take_typed_options(voice):
     await until(lambda: not client.is_playing(), "the end")
     assert APP_ID  # the slash answers went through Discord's interaction webhooks
     assert fake.requests_to("POST", "/callback")
+
+
+async def test_a_song_request_also_plays_in_voice_when_the_server_wants_it_and_its_author_listens(voice):
+    fake = await voice()
+    FakeVoiceClient.speed = 2.0
+    enter(fake, ALICE, LOUNGE)
+    await say(fake, "!radio length=8")
+    session = fake.bot.get_cog("Voice").session(fake.bot.get_guild(GUILD_ID))
+    await until(lambda: session.now, "the radio")
+    assert (await say(fake, "!queue voice on"))["content"].startswith("🔊 Done requests also play in voice")
+    await say(fake, "!request 8 notes seed=4")
+    await until(lambda: session.now and session.now.queued, "the request in voice")
+    assert session.now.queued.user.id == int(ALICE["id"]) and session.now.piece.seed == 4
+    (posted,) = pieces_posted(fake)  # posted once, by the request worker, not again by voice
+    assert posted["content"].startswith("<@800000000000000001> your request #1 is ready.")
+
+    # Bob's request is only posted: he is not listening.
+    await say(fake, "!request 8 notes seed=5", author=BOB)
+    await until(lambda: len(pieces_posted(fake)) == 2, "Bob's song")
+    await asyncio.sleep(0.5)
+    assert session.next_up is None and not session.queue

@@ -12,7 +12,7 @@ queue, remove requests and set the server's limits.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -195,6 +195,23 @@ class Requests(commands.Cog, name=COG):
         await self.store.set_rules(ctx.guild.id, paused=False)
         self.worker.wake()
         await ctx.reply("▶️ The queue is playing again.")
+
+    @queue.command(
+        name="voice", description="Moderators: play requests in voice too, when their author listens"
+    )
+    @app_commands.describe(
+        setting="on: a done request also plays in the bot's voice channel if its author is there"
+    )
+    async def voice(self, ctx: commands.Context[CadenzaBot], setting: Literal["on", "off"]) -> None:
+        """Whether a done song request also plays in voice, where the bot plays and its author listens."""
+        self._check_moderator(ctx)
+        await self.store.set_rules(ctx.guild.id, voice=setting == "on")
+        if setting == "on":
+            await ctx.reply(
+                "🔊 Done requests also play in voice when I'm playing there and their author listens."
+            )
+        else:
+            await ctx.reply("🔇 Requests are only posted here, not played in voice.")
 
     @queue.command(name="clear", description="Moderators: cancel every waiting request")
     async def clear(self, ctx: commands.Context[CadenzaBot]) -> None:

@@ -52,6 +52,8 @@ class Queued:
     user: discord.abc.User
     channel: discord.abc.Messageable
     upload_limit: int
+    post: bool = True
+    """Whether to post the piece's message when it starts (a song request has been posted already)."""
 
 
 @dataclass(frozen=True)
@@ -341,7 +343,8 @@ class VoiceSession:
         if previous is not None:
             self._forget(previous.folder)
         if playing.queued is not None:
-            self._spawn(self._post_piece(playing))
+            if playing.queued.post:
+                self._spawn(self._post_piece(playing))
         elif self.radio is not None:
             self._spawn(self._show_radio(playing))
 
