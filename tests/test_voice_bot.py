@@ -335,6 +335,10 @@ async def test_slash_play_and_radio_take_typed_options(voice):
     assert {p.name for p in play.parameters} >= {"length", "tempo", "key", "style", "seed"}
     assert [p.name for p in radio.parameters] == ["words"]
     assert {"play", "radio", "skip", "stop", "leave"} <= {c.name for c in fake.bot.tree.get_commands()}
+    # A refusal comes before the command is deferred, so only the member sees it.
+    fake.bot._connection.parsers["INTERACTION_CREATE"](fake.slash("play", {"length": 8}))
+    await until(lambda: ephemeral_answers(fake), "the refusal")
+    assert ephemeral_answers(fake) == ["Join a voice channel first, then ask again."]
     enter(fake, ALICE, LOUNGE)
     fake.bot._connection.parsers["INTERACTION_CREATE"](fake.slash("play", {"length": 8, "seed": 3}))
     await until(lambda: pieces_posted(fake), "the piece")

@@ -56,7 +56,11 @@ class Voice(commands.Cog, name=COG):
     # -- joining -------------------------------------------------------------------------------
 
     async def join(self, ctx: commands.Context[CadenzaBot]) -> VoiceSession:
-        """The session in the author's voice channel: joined, moved to, or the one there already."""
+        """The session in the author's voice channel: joined, moved to, or the one there already.
+
+        Whatever refuses is checked first, so a refusal stays a private one-line answer; then the
+        command is deferred (a slash command must be answered within 3 s) and the bot connects.
+        """
         missing = self.bot.voice_missing
         if missing:
             raise Refusal(f"I can't play in voice channels on this host: it lacks {', '.join(missing)}.")
@@ -75,19 +79,26 @@ class Voice(commands.Cog, name=COG):
                 f"I need the {' and '.join(lacking)} permission in {channel.mention} to play there."
             )
         session = self.session(ctx.guild)
-        if session is not None:
-            if session.channel.id != channel.id:
-                if session.listeners() and session.playing:
-                    raise Refusal(f"I'm playing in {session.channel.mention} already; join us there.")
-                await session.voice.move_to(channel)
-                log.info("moved to voice channel %s in %s", channel.id, ctx.guild)
-            session.text = ctx.channel
-            return session
-        if len(self.sessions) >= self.bot.settings.max_voice:
+        if (
+            session is not None
+            and session.channel.id != channel.id
+            and session.listeners()
+            and session.playing
+        ):
+            raise Refusal(f"I'm playing in {session.channel.mention} already; join us there.")
+        if session is None and len(self.sessions) >= self.bot.settings.max_voice:
             raise Refusal(
                 f"I'm playing in {len(self.sessions)} voice channels already, as many as this bot can; "
                 "try again when one of them ends."
             )
+        # Checked: joining and the first piece take longer than a slash command may wait unanswered.
+        await ctx.defer()
+        if session is not None:
+            if session.channel.id != channel.id:
+                await session.voice.move_to(channel)
+                log.info("moved to voice channel %s in %s", channel.id, ctx.guild)
+            session.text = ctx.channel
+            return session
         voice = await channel.connect(cls=self.connector, self_deaf=True)
         session = VoiceSession(self.bot, voice, ctx.channel)
         self.sessions[ctx.guild.id] = session
@@ -105,7 +116,6 @@ class Voice(commands.Cog, name=COG):
         request = build_request(
             dict(options), default_length=COMPOSE_LENGTH, max_length=self.bot.settings.max_length
         )
-        await ctx.defer()
         session = await self.join(ctx)
         queued = Queued(request, ctx.author, ctx.channel, upload_limit(ctx.guild, ctx.interaction))
         ahead = await session.play(queued)
@@ -120,7 +130,6 @@ class Voice(commands.Cog, name=COG):
         """Endless new music, steered by words: `!radio`, `!radio sad folk slow`, `!radio calm key=Am`."""
         styles = tuple(self.bot.composer.load().vocabulary.styles)
         understood = parse_request(words, styles)
-        await ctx.defer()
         session = await self.join(ctx)
         await session.start_radio(Radio(dict(understood.values), words.strip(), styles))
         read = "; ".join(understood.reading) or "anything"
