@@ -165,15 +165,20 @@ class LiveStream:
                 self._frames.popleft()
             self._ready.notify_all()
 
-    def refresh_upcoming(self) -> None:
-        """Ask ``next_piece`` again for the piece after this one (its settings changed).
+    def refresh_upcoming(self) -> Cue | None:
+        """Ask ``next_piece`` again for the piece after this one (its settings changed); returns the
+        piece dropped, if one was ready, so the caller can clean up after it.
 
         Has no effect on a piece being composed or rendered already.
         """
         with self._ready:
             waiting = self._upcoming
-            if waiting is not None and not self._closed.is_set() and (waiting.cancel() or waiting.done()):
-                self._upcoming = self._ahead.submit(self.next_piece)
+            if waiting is None or self._closed.is_set() or not (waiting.cancel() or waiting.done()):
+                return None
+            self._upcoming = self._ahead.submit(self.next_piece)
+        if waiting.cancelled() or waiting.exception() is not None:
+            return None
+        return waiting.result()
 
     def close(self) -> None:
         """Stop: FluidSynth killed, the threads ended; :meth:`read` returns ``b""`` from now on."""

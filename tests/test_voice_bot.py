@@ -278,6 +278,10 @@ async def test_the_bot_moves_only_when_nobody_listens_where_it_plays(voice):
 async def test_one_answer_line_when_voice_cannot_be_used(voice, make_bot):
     fake = await voice(max_voice=1)
     assert (await say(fake, "!play 8"))["content"] == "Join a voice channel first, then ask again."
+    enter(fake, ALICE, LOUNGE)
+    assert (await say(fake, "!play 8 style=jazz"))[
+        "content"
+    ] == "This model knows the styles bach, folk, not 'jazz'."
     enter(fake, ALICE, QUIET)
     assert (await say(fake, "!radio"))[
         "content"

@@ -22,6 +22,7 @@ from bot.pieces import Job, run_job, upload_limit
 from bot.requests.parse import parse_request
 from bot.voice.buttons import COG, RadioButton
 from bot.voice.session import Queued, Radio, VoiceSession
+from composer.errors import InvalidOptionError
 
 if TYPE_CHECKING:
     from bot.app import CadenzaBot
@@ -116,6 +117,11 @@ class Voice(commands.Cog, name=COG):
         request = build_request(
             dict(options), default_length=COMPOSE_LENGTH, max_length=self.bot.settings.max_length
         )
+        styles = self.bot.composer.load().vocabulary.styles
+        if request.style is not None and request.style not in styles:  # refused before joining
+            raise InvalidOptionError(
+                f"This model knows the styles {', '.join(styles)}, not '{request.style}'."
+            )
         session = await self.join(ctx)
         queued = Queued(request, ctx.author, ctx.channel, upload_limit(ctx.guild, ctx.interaction))
         ahead = await session.play(queued)

@@ -176,16 +176,14 @@ class VoiceSession:
         with self._lock:
             self.queue.append(queued)
             ahead = len(self.queue) - 1 + (self.now is not None) + (self.next_up is not None)
-        if self.stream is not None:
-            self.stream.refresh_upcoming()  # it may have been told there was nothing more
+        self._refresh()  # the stream may have been told there was nothing more, or a radio piece
         await self.start()
         return ahead
 
     async def start_radio(self, radio: Radio) -> None:
         """Endless music from now on; a piece in the stream already plays to its end first."""
         self.radio = radio
-        if self.stream is not None:
-            self.stream.refresh_upcoming()
+        self._refresh()
         await self.start()
 
     async def steer(self, change: str) -> str:
@@ -199,9 +197,18 @@ class VoiceSession:
             said = "livelier"
         else:
             said = f"in the style {radio.next_style()}"
-        if self.stream is not None:
-            self.stream.refresh_upcoming()
+        self._refresh()
         return said
+
+    def _refresh(self) -> None:
+        """Have the stream ask again for the piece after this one, unless that is a ``/play``
+        request, which keeps its turn (``next_up`` is set from when it leaves the queue until it
+        plays); a radio piece composed ahead is dropped with its files."""
+        if self.stream is None or self.next_up is not None:
+            return
+        dropped = self.stream.refresh_upcoming()
+        if dropped is not None:
+            self._forget(dropped.tag.folder)
 
     def skip(self, member: discord.abc.User) -> tuple[bool, int, int]:
         """A skip vote from ``member``; returns whether the piece was skipped, the votes and the votes needed.
@@ -277,12 +284,13 @@ class VoiceSession:
         )
         self.stream = stream.start()
         if not await asyncio.to_thread(stream.wait_ready, _COMPOSE_TIMEOUT) or stream.ended:
-            stream.close()
-            self.stream = None
+            await asyncio.to_thread(stream.close)  # its threads may wait for the loop
+            if self.stream is stream:
+                self.stream = None
             self.check_idle()
             return
         if self.closed or self.stream is not stream:
-            stream.close()
+            await asyncio.to_thread(stream.close)
             return
         self.voice.play(
             LiveSource(stream), after=lambda error: self.loop.call_soon_threadsafe(self._ended, stream, error)
@@ -293,7 +301,8 @@ class VoiceSession:
         while not self.closed:
             with self._lock:
                 queued = self.queue.popleft() if self.queue else None
-                self.next_up = queued
+                if queued is not None:
+                    self.next_up = queued
             if queued is not None:
                 request = replace(queued.request, audio=False, picture=False)
             elif self.radio is not None:
@@ -307,6 +316,9 @@ class VoiceSession:
                 playing = future.result(_COMPOSE_TIMEOUT)
             except Exception as error:
                 future.cancel()
+                with self._lock:
+                    if queued is not None and self.next_up is queued:
+                        self.next_up = None
                 self._report(error, queued)
                 if queued is None:  # the radio's own settings fail: stop it rather than loop
                     self.radio = None
