@@ -146,10 +146,8 @@ class CadenzaBot(commands.Bot):
         log.info("loaded %s; %d slash commands published", name, len(synced))
 
     async def close(self) -> None:
-        """Leave voice channels, stop the request worker and close the request database, then disconnect."""
-        voice = self.get_cog("Voice")
-        if voice is not None:
-            await voice.cog_unload()
+        """Stop the request worker and close the request database, then disconnect (unloading the
+        cogs on the way: the voice cog leaves its channels)."""
         await self.request_worker.stop()
         await self.requests.close()
         if isinstance(self.composer, RemoteComposer):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 
 import discord
@@ -228,6 +229,10 @@ async def test_radio_plays_piece_after_piece_with_a_now_playing_message_and_its_
     assert (await say(fake, "!stop"))["content"] == "⏹️ Stopped."
     await until(lambda: not FakeVoiceClient.made[0].is_playing(), "the music to stop")
     await until(lambda: not fluidsynth_children(), "FluidSynth to end", 10)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("live-")]
+    assert FakeVoiceClient.made[0].connected  # stopped, still there until idle or told to leave
+    assert (await say(fake, "!leave"))["content"] == "👋 Left the voice channel."
+    assert not FakeVoiceClient.made[0].connected
 
 
 async def test_skip_needs_a_majority_when_several_listen(voice):
