@@ -98,9 +98,9 @@ class LiveStream:
     """Pieces from ``next_piece`` rendered by FluidSynth into a buffer of exact 20 ms PCM frames.
 
     ``next_piece`` returns ``None`` when there is nothing more to play; the stream then ends
-    after the last frame. ``on_start(cue)`` is called in the reading thread when a piece's first
-    frame is read, so it must only hand the news on (to an event loop, say). Start the threads
-    with :meth:`start`.
+    after the last frame; it ends too, after logging why, if composing or rendering fails.
+    ``on_start(cue)`` is called in the reading thread when a piece's first frame is read, so it
+    must only hand the news on (to an event loop, say). Start the threads with :meth:`start`.
     """
 
     def __init__(
@@ -110,17 +110,14 @@ class LiveStream:
         *,
         buffer_seconds: float = 4.0,
         on_start: Callable[[Cue], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
-        fluidsynth: str | None = None,
     ) -> None:
-        binary = fluidsynth or shutil.which("fluidsynth")
+        binary = shutil.which("fluidsynth")
         if binary is None:
             raise AudioUnavailable("FluidSynth is not installed (apt-get install fluidsynth)")
         self.binary = binary
         self.soundfont = Path(soundfont)
         self.next_piece = next_piece
         self.on_start = on_start
-        self.on_error = on_error
         self.capacity = max(2, round(buffer_seconds / FRAME_SECONDS))
         self.stats = StreamStats()
         self._frames: deque[tuple[int, bytes | Cue]] = deque()
@@ -283,11 +280,9 @@ class LiveStream:
                     self._render(render, self._piece)
                 finally:
                     self._end_render(render)
-        except BaseException as error:
+        except Exception:  # the stream ends; the reader hears the end of it
             if not self._closed.is_set():
                 log.exception("live audio stopped")
-                if self.on_error is not None:
-                    self.on_error(error)
         finally:
             with self._ready:
                 self._ended = True

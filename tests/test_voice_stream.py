@@ -162,3 +162,15 @@ def test_a_piece_asked_for_again_replaces_the_one_composed_ahead(sine, tmp_path)
     stream.close()
     assert started == ["low", "high"]
     assert fluidsynth_children() == []
+
+
+def test_a_piece_that_cannot_be_made_ends_the_stream_with_the_reason_logged(sine, caplog):
+    def broken() -> Cue | None:
+        raise RuntimeError("the model file is gone")
+
+    stream = LiveStream(broken, sine).start()
+    assert stream.wait_ready(5)  # ready: ended
+    assert stream.read() == b"" and stream.ended
+    assert "live audio stopped" in caplog.text and "the model file is gone" in caplog.text
+    stream.close()
+    assert fluidsynth_children() == []
