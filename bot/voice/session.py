@@ -26,6 +26,7 @@ import discord
 from bot.failures import Refusal, explain
 from bot.options import format_options, request_options
 from bot.pieces import Job, answer
+from bot.requests.embeds import quoted
 from bot.voice.buttons import radio_view
 from bot.voice.source import LiveSource
 from composer.audio import find_soundfont
@@ -419,7 +420,9 @@ class VoiceSession:
             colour=discord.Colour.blurple(),
         )
         if self.radio is not None:
-            embed.add_field(name="Asked for", value=self.radio.words or "anything")
+            embed.add_field(
+                name="Asked for", value=quoted(self.radio.words, 200) if self.radio.words else "anything"
+            )
             embed.add_field(name="Tempo", value=f"×{self.radio.tempo_factor:.2f}")
             if self.radio.style:
                 embed.add_field(name="Style", value=self.radio.style)
@@ -456,7 +459,9 @@ class VoiceSession:
             options = format_options(request_options(queued.request))
             lines.append(f"**{place}.** {queued.user.mention}: `{options}`")
         if self.radio is not None:
-            lines.append(f"📻 Then the radio: {self.radio.words or 'anything'}")
+            lines.append(
+                f"📻 Then the radio: {quoted(self.radio.words, 200) if self.radio.words else 'anything'}"
+            )
         return discord.Embed(
             title=f"🔊 Playing in {self.channel.name}",
             description="\n".join(lines) or "Nothing is playing.",
