@@ -163,8 +163,8 @@ class FakeVoiceClient(discord.VoiceProtocol):
         self._set_voice_state(channel.id)
 
     def _set_voice_state(self, channel_id: int | None) -> None:
-        """What Discord's gateway would say about the bot's own voice state."""
-        state = self.client._connection
+        """What Discord's gateway would say about the bot's own voice state (the voice client itself
+        is registered by discord.py's ``channel.connect``)."""
         me = self.guild.me
         data = {
             "guild_id": str(self.guild.id),
@@ -180,7 +180,6 @@ class FakeVoiceClient(discord.VoiceProtocol):
             "request_to_speak_timestamp": None,
         }
         self.guild._update_voice_state(data, int(channel_id) if channel_id else None)
-        del state  # the voice client itself is registered by channel.connect
 
     def is_connected(self) -> bool:
         return self.connected
