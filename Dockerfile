@@ -2,7 +2,7 @@
 FROM python:3.11-slim
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends fluidsynth fluid-soundfont-gm \
+    && apt-get install -y --no-install-recommends fluidsynth fluid-soundfont-gm libopus0 \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -24,6 +24,8 @@ from bot.requests.songs import SongShelf
 from bot.requests.store import RequestStore
 from bot.requests.worker import RequestWorker
 from bot.settings import BotSettings
+from bot.voice.libraries import NEEDS as VOICE_NEEDS
+from bot.voice.libraries import missing_voice_libraries
 from composer.queue.remote import RemoteComposer
 from composer.queue.settings import QueueSettings
 from composer.service import Composer
@@ -37,15 +39,19 @@ EXTENSIONS = (
     "bot.cogs.requests",
     "bot.cogs.info",
     "bot.cogs.errors",
+    "bot.voice",
 )
 # What the bot needs in a channel: post pieces (in threads too), with files and embeds, and read the
-# message a member replies to with !continue. The README's invitation carries the same number.
+# message a member replies to with !continue; in voice channels, join and play. The README's
+# invitation carries the same number.
 INVITE_PERMISSIONS = discord.Permissions(
     send_messages=True,
     send_messages_in_threads=True,
     attach_files=True,
     embed_links=True,
     read_message_history=True,
+    connect=True,
+    speak=True,
 )
 
 
@@ -81,10 +87,16 @@ class CadenzaBot(commands.Bot):
         self, settings: BotSettings, composer: Composer | RemoteComposer, jobs: JobQueue, **options: Any
     ) -> None:
         """``options`` go to discord.py's client (the shards of a sharded bot)."""
-        # The bot never joins voice channels: no "PyNaCl/davey is not installed" warnings at start.
-        for warning in ("warn_nacl", "warn_dave"):
-            if hasattr(discord.VoiceClient, warning):
-                setattr(discord.VoiceClient, warning, False)
+        self.voice_missing = missing_voice_libraries()
+        """What voice lacks on this host (empty: voice works); voice commands then answer one line."""
+        if self.voice_missing:
+            # Said once here, instead of discord.py's warning at every start for each library.
+            for warning in ("warn_nacl", "warn_dave"):
+                if hasattr(discord.VoiceClient, warning):
+                    setattr(discord.VoiceClient, warning, False)
+            log.warning(
+                "voice channels are off: this host lacks %s (%s)", ", ".join(self.voice_missing), VOICE_NEEDS
+            )
         intents = discord.Intents.default()
         intents.message_content = True  # prefix commands read the text of messages
         super().__init__(
@@ -141,7 +153,8 @@ class CadenzaBot(commands.Bot):
         log.info("loaded %s; %d slash commands published", name, len(synced))
 
     async def close(self) -> None:
-        """Stop the request worker and close the request database, then disconnect."""
+        """Stop the request worker and close the request database, then disconnect (unloading the
+        cogs on the way: the voice cog leaves its channels)."""
         await self.request_worker.stop()
         await self.requests.close()
         if isinstance(self.composer, RemoteComposer):

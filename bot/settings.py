@@ -64,6 +64,23 @@ class BotSettings(BaseSettings):
     shard_ids: Annotated[tuple[int, ...], NoDecode] = Field(
         (), description="comma-separated shards this process runs, when shards run in several processes"
     )
+    max_voice: int = Field(
+        4, ge=0, le=64, description="voice channels the bot plays in at once, across all servers; 0: no voice"
+    )
+    voice_idle_seconds: float = Field(
+        180.0,
+        ge=5,
+        description="how long the bot stays in a voice channel with nobody listening or nothing playing",
+    )
+    voice_buffer_seconds: float = Field(
+        4.0, ge=1, le=30, description="seconds of music rendered ahead of what a voice channel hears"
+    )
+    radio_length: int = Field(
+        300,
+        ge=10,
+        le=2000,
+        description="notes and chords of each radio piece (300: about 2 minutes at 100 bpm)",
+    )
     connect_retry_seconds: float = Field(
         300.0, ge=0, description="how long to keep trying when Discord cannot be reached at start-up"
     )

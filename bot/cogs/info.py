@@ -123,6 +123,17 @@ class Info(commands.Cog):
             inline=False,
         )
         embed.add_field(
+            name="In voice channels",
+            value=(
+                f"Join a voice channel, then `{p}play` (same options as compose): I play a new piece as "
+                f"I compose it and post it here. `{p}radio sad folk slow`: endless music, steered by "
+                f"the same words as requests, with Skip, Calmer, Livelier, Another style and Keep "
+                f"buttons. `{p}skip` (a vote when several listen), `{p}stop`, `{p}leave`; `{p}queue` "
+                "shows what plays."
+            ),
+            inline=False,
+        )
+        embed.add_field(
             name="Limits",
             value=(
                 f"Up to {settings.max_length} notes and chords a piece, one piece at a time each, "
@@ -132,7 +143,8 @@ class Info(commands.Cog):
             inline=False,
         )
         embed.set_footer(
-            text="Slash commands work too: /compose, /continue, /request, /queue, /help, /status"
+            text="Slash commands work too: /compose, /continue, /request, /queue, /play, /radio, /help, "
+            "/status"
         )
         return embed
 

@@ -12,7 +12,7 @@ queue, remove requests and set the server's limits.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import discord
 from discord import app_commands
@@ -169,13 +169,17 @@ class Requests(commands.Cog, name=COG):
     )
     @app_commands.describe(page="Which page, from 1")
     async def queue(self, ctx: commands.Context[CadenzaBot], page: commands.Range[int, 1] = 1) -> None:
-        """Show the waiting requests in the order they will be played: `!queue`, `!queue 2`."""
+        """Show the waiting requests in the order they will be played (and what plays in voice):
+        `!queue`, `!queue 2`."""
         waiting = await self.store.queue(ctx.guild.id)
         rules = await self.store.rules(ctx.guild.id)
         start = (page - 1) * PAGE_SIZE
         shown = waiting[start : start + PAGE_SIZE]
         embed = queue_embed(shown, start + 1, len(waiting), page, rules.paused, self.bot.settings.prefix)
-        await ctx.reply(embed=embed)
+        voice = self.bot.get_cog("Voice")
+        session = voice.session(ctx.guild) if voice is not None else None
+        # With a voice session here, what plays in voice comes first, then the song requests.
+        await ctx.reply(embeds=[session.describe(), embed] if session is not None else [embed])
 
     @queue.command(name="pause", description="Moderators: stop playing requests for now")
     async def pause(self, ctx: commands.Context[CadenzaBot]) -> None:
@@ -191,6 +195,23 @@ class Requests(commands.Cog, name=COG):
         await self.store.set_rules(ctx.guild.id, paused=False)
         self.worker.wake()
         await ctx.reply("▶️ The queue is playing again.")
+
+    @queue.command(
+        name="voice", description="Moderators: play requests in voice too, when their author listens"
+    )
+    @app_commands.describe(
+        setting="on: a done request also plays in the bot's voice channel if its author is there"
+    )
+    async def voice(self, ctx: commands.Context[CadenzaBot], setting: Literal["on", "off"]) -> None:
+        """Whether a done song request also plays in voice, where the bot plays and its author listens."""
+        self._check_moderator(ctx)
+        await self.store.set_rules(ctx.guild.id, voice=setting == "on")
+        if setting == "on":
+            await ctx.reply(
+                "🔊 Done requests also play in voice when I'm playing there and their author listens."
+            )
+        else:
+            await ctx.reply("🔇 Requests are only posted here, not played in voice.")
 
     @queue.command(name="clear", description="Moderators: cancel every waiting request")
     async def clear(self, ctx: commands.Context[CadenzaBot]) -> None:

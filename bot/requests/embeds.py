@@ -220,7 +220,8 @@ def request_help_embed(prefix: str, styles: Sequence[str], max_length: int) -> d
         name="Moderators",
         value=(
             f"`{p}queue pause`, `{p}queue resume`, `{p}queue clear`, `{p}queue remove 12`, "
-            f"`{p}queue limits 3 50` (per member, in all)"
+            f"`{p}queue limits 3 50` (per member, in all), `{p}queue voice on` (done requests also "
+            "play in voice when their author listens there)"
         ),
         inline=False,
     )

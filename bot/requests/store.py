@@ -69,6 +69,7 @@ MIGRATIONS = (
         guild_limit INTEGER
     );
     """,
+    "ALTER TABLE guilds ADD COLUMN voice INTEGER NOT NULL DEFAULT 0",
 )
 """The schema, one script per version; version N is ``MIGRATIONS[N - 1]``. Only ever append."""
 
@@ -120,6 +121,8 @@ class GuildRules:
     paused: bool = False
     member_limit: int | None = None
     guild_limit: int | None = None
+    voice: bool = False
+    """Whether a request also plays in voice when it is done and its author listens to the bot there."""
 
 
 _SELECT = """
@@ -325,16 +328,18 @@ class RequestStore:
         """The guild's queue settings."""
         async with self._transaction() as db:
             row = await _one(
-                db, "SELECT paused, member_limit, guild_limit FROM guilds WHERE guild_id = ?", (guild_id,)
+                db,
+                "SELECT paused, member_limit, guild_limit, voice FROM guilds WHERE guild_id = ?",
+                (guild_id,),
             )
-        return GuildRules(bool(row[0]), row[1], row[2]) if row else GuildRules()
+        return GuildRules(bool(row[0]), row[1], row[2], bool(row[3])) if row else GuildRules()
 
     async def set_rules(self, guild_id: int, **changes: object) -> GuildRules:
-        """Change some of ``paused``, ``member_limit`` and ``guild_limit`` for a guild."""
+        """Change some of ``paused``, ``member_limit``, ``guild_limit`` and ``voice`` for a guild."""
         async with self._transaction() as db:
             await db.execute("INSERT OR IGNORE INTO guilds (guild_id) VALUES (?)", (guild_id,))
             for name, value in changes.items():
-                if name not in ("paused", "member_limit", "guild_limit"):
+                if name not in ("paused", "member_limit", "guild_limit", "voice"):
                     raise ValueError(f"no guild setting {name}")
                 await db.execute(f"UPDATE guilds SET {name} = ? WHERE guild_id = ?", (value, guild_id))
         return await self.rules(guild_id)

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import discord
@@ -35,6 +36,7 @@ from bot.pieces import upload_limit
 from bot.requests.embeds import quoted, song_message
 from bot.requests.songs import SongShelf
 from bot.requests.store import RequestStore, SongRequest
+from bot.voice.session import Queued
 from composer.service import ComposeRequest
 
 if TYPE_CHECKING:
@@ -178,7 +180,24 @@ class RequestWorker:
             await self.store.fail(request.id, f"Discord refused the post: {error.text or error.status}")
             return
         await self.store.posted(request.id, message.id)
+        await self._play_in_voice(request, piece.seed, channel, limit)
         await self._prune()
+
+    async def _play_in_voice(
+        self, request: SongRequest, seed: int, channel: discord.abc.Messageable, limit: int
+    ) -> None:
+        """Queue a done request in the server's voice session too, when the server wants it and the
+        request's author listens there (its files are already posted, so voice only plays it)."""
+        voice = self.bot.get_cog("Voice")
+        session = voice.session(self.bot.get_guild(request.guild_id)) if voice is not None else None
+        if session is None or not (await self.store.rules(request.guild_id)).voice:
+            return
+        author = session.guild.get_member(request.author_id)
+        if author is None or author not in session.listeners():
+            return
+        ask = replace(compose_request(request, self.bot.settings.max_length), seed=seed)
+        await session.play(Queued(ask, author, channel, limit, post=False))
+        log.info("request #%d plays in voice in %s", request.id, session.guild)
 
     async def _failed(self, request: SongRequest, error: Exception) -> None:
         """A composition failed: the member's mistake fails at once, anything else is tried again."""

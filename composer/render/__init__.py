@@ -4,6 +4,8 @@
 - :mod:`composer.render.audio_stream` encodes Opus while FluidSynth renders, through a pipe;
 - :mod:`composer.render.soundfont` reads which presets can reach FluidSynth's chorus, so a piece
   that cannot be heard through it is rendered without it;
+- :mod:`composer.render.live` plays piece after piece as a steady stream of 20 ms PCM frames,
+  for a voice connection;
 - :mod:`composer.render.system_libsndfile` loads Debian's libsndfile for MP3 and WAV;
 - :mod:`composer.render.pianoroll` draws the notes, with the time axis following the tempo map.
 """

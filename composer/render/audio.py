@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from composer.midi.smf import MidiFile, parse_smf
+from composer.midi.smf import MidiFile
 from composer.midi.timeline import Timeline
-from composer.render.soundfont import effect_options
+from composer.render.soundfont import effect_options, parse_quietly
 from composer.render.system_libsndfile import soundfile as sf
 
 log = logging.getLogger(__name__)
@@ -181,7 +181,7 @@ def render_audio(
         )
     _check_soundfont(Path(soundfont))
     _check_encoder(fmt)
-    parsed = _parse(midi_path)
+    parsed = parse_quietly(midi_path)
     effects = effect_options(Path(soundfont), parsed)
     if streaming and fmt == "ogg":
         streamed = _render_streaming(
@@ -304,15 +304,6 @@ def _render_streaming(
         done.encode_seconds,
     )
     return AudioInfo(out_path, seconds, target_peak_db, size, fmt, done.render_seconds, done.encode_seconds)
-
-
-def _parse(midi: Path) -> MidiFile | None:
-    """The MIDI file as values, or ``None`` when it cannot be read here (FluidSynth will then say
-    what is wrong with it)."""
-    try:
-        return parse_smf(midi.read_bytes())
-    except Exception:
-        return None
 
 
 def _midi_seconds(parsed: MidiFile | None) -> float:

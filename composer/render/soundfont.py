@@ -16,7 +16,15 @@ import struct
 from functools import lru_cache
 from pathlib import Path
 
-from composer.midi.smf import CONTROL_CHANGE, DRUM_CHANNEL, NOTE_ON, PROGRAM_CHANGE, SYSEX, MidiFile
+from composer.midi.smf import (
+    CONTROL_CHANGE,
+    DRUM_CHANNEL,
+    NOTE_ON,
+    PROGRAM_CHANGE,
+    SYSEX,
+    MidiFile,
+    parse_smf,
+)
 
 CHORUS_SEND = 15
 """The SoundFont generator (and modulator destination) for the chorus send, in 0.1% units."""
@@ -82,6 +90,15 @@ def chorus_heard(midi: MidiFile, presets: frozenset[tuple[int, int]]) -> bool:
                 if (bank, programs[channel]) in presets:
                     return True
     return False
+
+
+def parse_quietly(midi: Path) -> MidiFile | None:
+    """The MIDI file as values, or ``None`` when it cannot be read here (FluidSynth, which plays
+    it next, will then say what is wrong with it)."""
+    try:
+        return parse_smf(midi.read_bytes())
+    except Exception:
+        return None
 
 
 def effect_options(soundfont: Path, midi: MidiFile | None) -> list[str]:
