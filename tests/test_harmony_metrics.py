@@ -88,11 +88,13 @@ def test_a_v_i_cadence_is_authentic_and_v_vi_is_none():
     assert hm.cadences(inverted, [3.0], C_MAJOR) == [None]
 
 
-def test_a_suspension_over_the_fermata_is_judged_once_it_resolves():
+def test_the_chord_at_the_fermata_or_once_a_suspension_resolves_makes_the_cadence():
     soprano = [(0.0, 1.0, 74), (1.0, 2.0, 72)]
     alto = [(0.0, 1.0, 71), (1.0, 1.0, 65), (2.0, 1.0, 64)]  # F over the C chord, falling to E
     bass = [(0.0, 1.0, 55), (1.0, 2.0, 48)]
     assert hm.cadences([soprano, alto, bass], [1.0], C_MAJOR) == ["authentic"]
+    walking = [(0.0, 1.0, 55), (1.0, 1.0, 48), (2.0, 1.0, 52)]  # the bass moves on under the fermata
+    assert hm.cadences([soprano, [(0.0, 1.0, 71), (1.0, 2.0, 64)], walking], [1.0], C_MAJOR) == ["authentic"]
 
 
 def test_agreement_with_itself_is_complete_and_with_another_bass_is_not():

@@ -210,8 +210,9 @@ def cadence(before: Slice, final: Slice, found: key.Key) -> str | None:
 
 def cadences(texture: Texture, phrase_ends: Sequence[float], found: key.Key) -> list[str | None]:
     """The cadence at each phrase end (the onset, in quarters, of a melody note under a fermata):
-    the chord at the last change point while that note sounds (a suspension over the fermata has
-    resolved by then) against the chord at the last change point before it."""
+    the chord at the last change point before it against the chord that arrives with it, or, when
+    that one makes no cadence, the chord at the last change point while the note sounds (a
+    suspension over the fermata has resolved by then)."""
     points = change_points(texture)
     top = _sorted(texture[0]) if texture else []
     kinds = []
@@ -219,12 +220,12 @@ def cadences(texture: Texture, phrase_ends: Sequence[float], found: key.Key) -> 
         held = [n[0] + n[1] for n in top if abs(n[0] - t) < TIME_TOLERANCE]
         stop = held[0] if held else t + TIME_TOLERANCE
         earlier = [p for p in points if p < t - TIME_TOLERANCE]
-        during = [p for p in points if t - TIME_TOLERANCE <= p < stop - TIME_TOLERANCE] or [t]
+        during = [p for p in points if t - TIME_TOLERANCE <= p < stop - TIME_TOLERANCE]
         if not earlier:
             kinds.append(None)
             continue
-        before, final = slices(texture, [earlier[-1], during[-1]])
-        kinds.append(cadence(before, final, found))
+        before, arrival, resolved = slices(texture, [earlier[-1], t, during[-1] if during else t])
+        kinds.append(cadence(before, arrival, found) or cadence(before, resolved, found))
     return kinds
 
 
