@@ -1,4 +1,5 @@
-"""Command line: ``python -m composer compose 500``, ``python -m composer continue song.mid`` and
+"""Command line: ``python -m composer compose 500``, ``python -m composer continue song.mid``,
+``python -m composer harmonize "C4 D E F G2 A G"`` (or a file with the melody) and
 ``python -m composer render song.mid`` (audio for MIDI files you already have).
 
 Errors a user can cause print one line and exit with status 2, Ctrl-C one line and status 130;
@@ -13,6 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -20,6 +22,9 @@ from composer.cli_parser import DefaultsHelp, OneLineParser
 from composer.errors import ComposerError, InvalidOptionError
 from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
 from composer.settings import DEFAULT_MODEL, ComposerSettings
+
+if TYPE_CHECKING:
+    from composer.service import Composition
 
 MAX_LENGTH = 2000  # the composer's own cap (composer.service.MAX_LENGTH), kept here to stay light
 
@@ -67,14 +72,7 @@ def _sampling(option: str, cast: Callable[[str], float]) -> Callable[[str], floa
 
 def _options(p: argparse.ArgumentParser, facts: ModelFacts) -> None:
     """Options shared by compose and continue."""
-    p.add_argument("--out", type=Path, default=Path("out"), help="folder for the files")
-    p.add_argument("--seed", type=int, help="same seed and options, same piece (default: random, printed)")
-    p.add_argument(
-        "--temperature",
-        type=_sampling("temperature", float),
-        default=DEFAULT_TEMPERATURE,
-        help="lower is safer, higher wilder (0.05-3)",
-    )
+    _common(p)
     p.add_argument(
         "--top-k", type=_sampling("top_k", int), default=0, help="sample among the k likeliest (0: off)"
     )
@@ -84,6 +82,23 @@ def _options(p: argparse.ArgumentParser, facts: ModelFacts) -> None:
         default=DEFAULT_TOP_P,
         help="nucleus sampling mass (1: off)",
     )
+    _settings(p, facts)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    """Where the files go, the seed and the temperature: options of every command that composes."""
+    p.add_argument("--out", type=Path, default=Path("out"), help="folder for the files")
+    p.add_argument("--seed", type=int, help="same seed and options, same piece (default: random, printed)")
+    p.add_argument(
+        "--temperature",
+        type=_sampling("temperature", float),
+        default=DEFAULT_TEMPERATURE,
+        help="lower is safer, higher wilder (0.05-3)",
+    )
+
+
+def _settings(p: argparse.ArgumentParser, facts: ModelFacts) -> None:
+    """Tempo, transposition, instrument, style, model and the files to skip."""
     p.add_argument("--tempo", type=float, help="beats a minute, 20-300 (default: the style's)")
     p.add_argument("--transpose", type=int, default=0, help="semitones up or down, up to 24")
     p.add_argument(
@@ -126,6 +141,19 @@ def parser(facts: ModelFacts | None = None) -> argparse.ArgumentParser:
     cont.add_argument("--length", type=int, default=200, help=f"new {length_help}")
     cont.add_argument("--new-only", action="store_true", help="write only the new part")
     _options(cont, facts)
+    harmony = sub.add_parser(
+        "harmonize",
+        help="harmonize a melody",
+        description=(
+            "Write voices under a melody, which stays as it is: ABC (K:G |GABc dedB|), note names with "
+            "lengths (C4 D E F G2 A G) or a MIDI/MusicXML/ABC file whose top line is the melody."
+        ),
+        formatter_class=DefaultsHelp,
+    )
+    harmony.add_argument("melody", metavar="MELODY", help="the melody as text, or a file that holds it")
+    harmony.add_argument("--voices", type=int, default=4, help="parts in all, the melody included (2-4)")
+    _common(harmony)
+    _settings(harmony, facts)
     render = sub.add_parser(
         "render",
         help="audio for MIDI files",
@@ -200,6 +228,65 @@ def render_files(settings: ComposerSettings, paths: list[Path], out: Path, fmt: 
     return status
 
 
+def harmonize_melody(settings: ComposerSettings, args: argparse.Namespace) -> int:
+    """``python -m composer harmonize MELODY``: the melody as text, or the file it names."""
+    from composer.service import Composer, ComposeRequest
+
+    source = Path(args.melody)
+    is_file = len(args.melody) < 4096 and "\n" not in args.melody and source.suffix != "" and source.exists()
+    with removed_if_left_empty(args.out):
+        try:
+            if is_file:
+                check_input(source)
+            request = ComposeRequest(
+                seed=args.seed,
+                temperature=args.temperature,
+                tempo=args.tempo,
+                transpose=args.transpose,
+                instrument=args.instrument,
+                style=args.style,
+                melody=None if is_file else args.melody,
+                primer=source if is_file else None,
+                primer_name=source.name if is_file else "",
+                harmonize=True,
+                voices=args.voices,
+                audio=not args.no_audio,
+                picture=not args.no_picture,
+            )
+            composer = Composer(settings, workers=1)
+            try:
+                piece = composer.compose_sync(request, args.out)
+            finally:
+                composer.close()
+        except ComposerError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    for warning in piece.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"Harmonized {piece.events} melody notes in {piece.voices} voices ({piece.notes} notes in all): "
+        f"{piece.seconds:.0f} s of music in {piece.key} at {piece.tempo:g} bpm, seed {piece.seed}."
+    )
+    _report(piece)
+    return 0
+
+
+def _report(piece: Composition) -> None:
+    """The files written and the time each stage took."""
+    for made in (piece.midi, piece.audio, piece.picture):
+        if made is not None:
+            print(f"  wrote {made} ({made.stat().st_size / 1024:.0f} KB)")
+    stages = []
+    for stage, seconds in piece.timings.items():
+        if stage in ("render", "encode"):
+            continue
+        text = f"{stage} {seconds:.2f}s"
+        if stage == "audio" and "render" in piece.timings:
+            text += f" (render {piece.timings['render']:.2f}s, encode {piece.timings['encode']:.2f}s)"
+        stages.append(text)
+    print(f"  time: {', '.join(stages)}")
+
+
 def _settings_problem(error: ValidationError) -> str:
     """One line naming the ``COMPOSER_*`` settings that are not valid."""
     wrong = "; ".join(f"COMPOSER_{str(e['loc'][0]).upper()}: {e['msg']}" for e in error.errors() if e["loc"])
@@ -239,6 +326,8 @@ def _main(argv: list[str] | None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(message)s")
     if args.command == "render":
         return render_files(settings, args.midi, args.out, args.format)
+    if args.command == "harmonize":
+        return harmonize_melody(settings, args)
     if not 1 <= args.length <= MAX_LENGTH:
         name = "LENGTH" if args.command == "compose" else "--length"
         longest = facts.how_long(MAX_LENGTH, args.style, args.tempo)
@@ -293,16 +382,5 @@ def _main(argv: list[str] | None) -> int:
         f"Composed {what}: {piece.seconds:.0f} s of music in {piece.key} "
         f"at {piece.tempo:g} bpm, seed {piece.seed}."
     )
-    for made in (piece.midi, piece.audio, piece.picture):
-        if made is not None:
-            print(f"  wrote {made} ({made.stat().st_size / 1024:.0f} KB)")
-    stages = []
-    for stage, seconds in piece.timings.items():
-        if stage in ("render", "encode"):
-            continue
-        text = f"{stage} {seconds:.2f}s"
-        if stage == "audio" and "render" in piece.timings:
-            text += f" (render {piece.timings['render']:.2f}s, encode {piece.timings['encode']:.2f}s)"
-        stages.append(text)
-    print(f"  time: {', '.join(stages)}")
+    _report(piece)
     return 0

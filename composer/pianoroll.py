@@ -63,14 +63,16 @@ def draw_piano_roll(
     timeline: Timeline | None = None,
     new_from: float | None = None,
     title: str = "",
+    part_names: Sequence[str] = (),
 ) -> Path:
     """Draw ``notes`` as a PNG piano roll at ``path`` (written atomically) and return the path.
 
     ``timeline`` turns note times (in beats) into seconds for the time axis through every tempo
     change; without one, the piece plays at ``tempo`` quarter notes a minute throughout.
     ``new_from`` (in quarter notes) marks where a continuation starts: earlier notes are drawn grey
-    as "your piece", later ones coloured as "continuation". Raises ``ValueError`` for no notes or
-    a tempo that is not positive.
+    as "your piece", later ones coloured as "continuation". ``part_names`` names the parts in the
+    legend (else "part 1", "part 2"...); with them, part 0 is a melody drawn outlined, in front.
+    Raises ``ValueError`` for no notes or a tempo that is not positive.
     """
     if not notes:
         raise ValueError("there are no notes to draw")
@@ -128,7 +130,10 @@ def draw_piano_roll(
         colours = palette[index]
         if len(distinct) > 1:
             handles = [
-                Patch(color=PART_COLOURS[i % len(PART_COLOURS)], label=f"part {p + 1}")
+                Patch(
+                    color=PART_COLOURS[i % len(PART_COLOURS)],
+                    label=part_names[p] if p < len(part_names) else f"part {p + 1}",
+                )
                 for i, p in enumerate(distinct[: len(PART_COLOURS)])
             ]
 
@@ -143,6 +148,13 @@ def draw_piano_roll(
     face = np.concatenate([colours, alphas[:, None]], axis=1)
     bars = PolyCollection(verts, facecolors=face, edgecolors="none", linewidths=0, zorder=2)
     ax.add_collection(bars)
+    if part_names:  # the melody apart: outlined and drawn over the voices under it
+        melody = parts == 0
+        ax.add_collection(
+            PolyCollection(
+                verts[melody], facecolors=face[melody], edgecolors=TEXT, linewidths=1.2, zorder=2.5
+            )
+        )
 
     _style_axes(ax, low, high, total)
     if handles:

@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,13 +27,17 @@ from composer import artifact as artifacts
 from composer.audio import AudioInfo, AudioUnavailable, find_soundfont, render_audio
 from composer.batcher import Batcher
 from composer.errors import InvalidOptionError
-from composer.events import TICKS_PER_QUARTER, Event, Score, events_from_notes
+from composer.events import TICKS_PER_QUARTER, Event, Note, Score, events_from_notes
 from composer.generate import Generated, PieceRequest, best_candidate
+from composer.harmonize import harmonize
+from composer.harmonize.melody import parse_melody_text, read_melody_file
 from composer.keys import Key, detect_key, parse_key, settle_key, shift_between
 from composer.midi import arrange
 from composer.midi.notes import program_name
 from composer.midi.read import ReadLimits, read_score
-from composer.midi.write import write_midi_file
+from composer.midi.smf import MidiFile
+from composer.midi.timeline import Timeline
+from composer.midi.write import RESOLUTION, parts_midi, write_midi_file
 from composer.pianoroll import draw_piano_roll
 from composer.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
 from composer.settings import ComposerSettings
@@ -64,8 +69,21 @@ class ComposeRequest:
     new_part_only: bool = False
     audio: bool = True
     picture: bool = True
+    melody: str | None = None
+    """A melody to harmonize, typed as ABC or note names (``C4 D E F G2 A G``)."""
+    voices: int = 4
+    """Parts of a harmonization, the melody included: 2 to 4."""
+    harmonize: bool = False
+    """Harmonize the melody of ``primer`` (its top line) instead of continuing it."""
+
+    @property
+    def harmonizing(self) -> bool:
+        """Whether this request harmonizes a melody (typed or in ``primer``)."""
+        return self.harmonize or self.melody is not None
 
     def __post_init__(self) -> None:
+        if self.harmonizing:
+            self._check_harmonization()
         if isinstance(self.length, bool) or not isinstance(self.length, int | np.integer):
             raise InvalidOptionError(
                 f"The length must be a whole number of notes and chords from 1 to {MAX_LENGTH}."
@@ -89,6 +107,23 @@ class ComposeRequest:
         if self.new_part_only and self.primer is None:
             raise InvalidOptionError("new_part_only only applies to a continuation.")
         self.sampling  # noqa: B018 - validates temperature, top_k and top_p now
+
+    def _check_harmonization(self) -> None:
+        """The options that make no sense for a harmonization, refused with a reason."""
+        from composer.harmonize import check_voices
+        from composer.harmonize.melody import EXAMPLE
+
+        check_voices(self.voices)
+        if self.melody is not None and self.primer is not None:
+            raise InvalidOptionError("Send the melody as text or as a file, not both.")
+        if self.melody is None and self.primer is None:
+            raise InvalidOptionError(f"Send a melody to harmonize, like {EXAMPLE}.")
+        if self.key is not None:
+            raise InvalidOptionError(
+                "A harmonization keeps the key of your melody; use transpose instead of key."
+            )
+        if self.new_part_only:
+            raise InvalidOptionError("new_part_only only applies to a continuation.")
 
     @property
     def sampling(self) -> SamplingOptions:
@@ -122,12 +157,15 @@ class Composition:
     """The network's log-probability of the new part, per event: the likeliest candidate's."""
     length: int = 0
     """The length asked for (the piece ends near it, on the network's own ending)."""
+    voices: int = 0
+    """Parts of a harmonization, the melody included (0: not a harmonization)."""
 
     @property
     def settings(self) -> dict[str, str]:
         """The settings that reproduce this piece, for display."""
+        size = {"voices": str(self.voices)} if self.voices else {"length": str(self.length or self.events)}
         return {
-            "length": str(self.length or self.events),
+            **size,
             "seed": str(self.seed),
             "key": self.key,
             "tempo": f"{self.tempo:g}",
@@ -240,6 +278,8 @@ class Composer:
         request in flight is generated in the same network steps.
         """
         loop = asyncio.get_running_loop()
+        if request.harmonizing:
+            return await loop.run_in_executor(self._pool, self._harmonize, request, Path(out_dir))
         plan = await loop.run_in_executor(self._pool, self._plan, request)
         result = best_candidate(await asyncio.gather(*map(asyncio.wrap_future, plan.candidates)))
         plan.note_generated()
@@ -260,6 +300,8 @@ class Composer:
 
     def compose_sync(self, request: ComposeRequest, out_dir: str | Path) -> Composition:
         """Compose one piece and write its files into ``out_dir``; returns what was written."""
+        if request.harmonizing:
+            return self._harmonize(request, Path(out_dir))
         plan = self._plan(request)
         result = best_candidate([candidate.result() for candidate in plan.candidates])
         plan.note_generated()
@@ -273,11 +315,7 @@ class Composer:
         lap("model")
         vocabulary = model.vocabulary
         seed = request.seed if request.seed is not None else secrets.randbelow(SEED_LIMIT)
-        if request.style is not None and request.style not in vocabulary.styles:
-            raise InvalidOptionError(
-                f"This model knows the styles {', '.join(vocabulary.styles)}, not '{request.style}'."
-            )
-        style = request.style or vocabulary.styles[0]
+        style = _style(request, vocabulary.styles)
         warnings: list[str] = []
 
         source: Score | None = None
@@ -332,7 +370,8 @@ class Composer:
         primer_events, wanted_key, warnings = plan.primer_events, plan.wanted_key, plan.warnings
         timings = plan.timings
         vocabulary = self.load().vocabulary
-        lap = _Stopwatch(timings).lap
+        watch = _Stopwatch(timings)
+        lap = watch.lap
         new_events = [vocabulary.decode_event(row) for row in result.rows]
         if not result.ended_naturally and new_events:
             new_events[-1] = _ring_out(new_events[-1])
@@ -365,51 +404,23 @@ class Composer:
             )
         lap("arrange")
 
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
         stem = f"cadenza-{seed}" if source is None else f"continuation-{seed}"
-        scratch = Path(tempfile.mkdtemp(prefix=".cadenza-", dir=out_dir))
-        rendering: Future[tuple[AudioInfo | None, float]] | None = None
-        try:
-            midi = write_midi_file(output.midi, scratch / f"{stem}.mid")
-            lap("midi")
-            overlap_started = time.perf_counter()
-            if request.audio:  # FluidSynth and the encoder work while the picture is drawn
-                target = scratch / f"{stem}.{self.settings.audio_format}"
-                rendering = self._audio_pool.submit(self._render, midi, target, warnings)
-            picture = None
-            if request.picture:
-                picture = draw_piano_roll(
-                    output.notes,
-                    scratch / f"{stem}.png",
-                    timeline=output.timeline,
-                    new_from=output.new_from,
-                    title=f"Cadenza · {key} · seed {seed}",
-                )
-                lap("picture")
-            audio = None
-            if rendering is not None:
-                rendered, timings["audio"] = rendering.result()
-                if rendered is not None:
-                    audio = rendered.path
-                    timings["render"] = round(rendered.render_seconds, 3)
-                    timings["encode"] = round(rendered.encode_seconds, 3)
-            overlapped = time.perf_counter() - overlap_started
-            final = {}
-            for made in (midi, picture, audio):
-                if made is not None:
-                    final[made] = out_dir / made.name
-                    made.replace(final[made])
-        finally:
-            if rendering is not None:
-                wait([rendering])  # the picture failed: let FluidSynth finish before its folder goes
-            shutil.rmtree(scratch, ignore_errors=True)
-        in_sequence = sum(v for k, v in timings.items() if k not in ("picture", "audio", "render", "encode"))
-        timings["total"] = round(in_sequence + overlapped, 3)
+        title = f"Cadenza · {key} · seed {seed}"
+        made = self._write(
+            out_dir,
+            stem,
+            output.midi,
+            request,
+            warnings,
+            watch,
+            lambda path: draw_piano_roll(
+                output.notes, path, timeline=output.timeline, new_from=output.new_from, title=title
+            ),
+        )
         return Composition(
-            midi=final[midi],
-            audio=final.get(audio),
-            picture=final.get(picture),
+            midi=made["midi"],
+            audio=made.get("audio"),
+            picture=made.get("picture"),
             seed=seed,
             events=len(new_events) - (1 if wanted_key is not None else 0),
             primer_events=len(primer_events) if source else 0,
@@ -426,6 +437,131 @@ class Composer:
             log_likelihood=round(result.log_likelihood, 4),
             length=request.length,
         )
+
+    def _harmonize(self, request: ComposeRequest, out_dir: Path) -> Composition:
+        """Harmonize the request's melody and write its files: MIDI (a track per part), picture, audio."""
+        watch = _Stopwatch()
+        lap = watch.lap
+        model = self.load()
+        lap("model")
+        seed = request.seed if request.seed is not None else secrets.randbelow(SEED_LIMIT)
+        style = _style(request, model.vocabulary.styles)
+        if request.melody is not None:
+            melody = parse_melody_text(request.melody, self.limits())
+        else:
+            melody = read_melody_file(request.primer, request.primer_name, self.limits())
+        lap("read")
+        result = harmonize(
+            self._batcher.stepper,
+            model.vocabulary,
+            melody,
+            voices=request.voices,
+            style=model.vocabulary.style_id(style),
+            seed=seed,
+            temperature=request.temperature,
+            candidates=self.settings.harmony_candidates,
+        )
+        lap("generate")
+        shift = request.transpose
+        key = Key((result.key.tonic + shift) % 12, result.key.minor)
+        start = min(n.onset for n in result.melody)
+        loudness = (92, *([72] * len(result.voices)))
+        parts = [
+            (name, [Note(n.pitch + shift, n.onset - start, n.end - start, level, i) for n in part])
+            for i, (name, part, level) in enumerate(zip(result.names, result.parts, loudness, strict=True))
+        ]
+        tempo = float(request.tempo or melody.tempo or model.tempo_for(style))
+        timeline = Timeline(
+            RESOLUTION,
+            ((0, round(60_000_000 / tempo)),),
+            ((0, melody.time_signature),),
+            ((0, key.signature),),
+        )
+        program = resolve_program(request.instrument)
+        title = f"Cadenza · {melody.title or 'harmonization'} · {key} · seed {seed}"
+        midi_file = parts_midi(parts, timeline, program=program, title=title)
+        notes = [n for _, part in parts for n in part]
+        lap("arrange")
+        stem = f"harmony-{seed}"
+        warnings: list[str] = []
+        made = self._write(
+            out_dir,
+            stem,
+            midi_file,
+            request,
+            warnings,
+            watch,
+            lambda path: draw_piano_roll(
+                notes, path, timeline=timeline, title=title, part_names=result.names
+            ),
+        )
+        return Composition(
+            midi=made["midi"],
+            audio=made.get("audio"),
+            picture=made.get("picture"),
+            seed=seed,
+            events=len(result.melody),
+            primer_events=0,
+            seconds=round(float(timeline.seconds_at([max(n.end for n in notes)])[0]), 2),
+            key=str(key),
+            tempo=round(tempo, 2),
+            program=program,
+            style=style,
+            ended_naturally=True,
+            mapped_values=0,
+            timings=watch.timings,
+            warnings=tuple(warnings),
+            notes=len(notes),
+            log_likelihood=round(result.log_likelihood, 4),
+            length=len(result.melody),
+            voices=request.voices,
+        )
+
+    def _write(
+        self,
+        out_dir: Path,
+        stem: str,
+        midi_file: MidiFile,
+        request: ComposeRequest,
+        warnings: list[str],
+        watch: _Stopwatch,
+        draw: Callable[[Path], Path],
+    ) -> dict[str, Path]:
+        """Write a piece's MIDI, picture (``draw(path)``) and audio into ``out_dir``, all in a scratch
+        folder first and moved into place only when every stage has succeeded; returns them by kind."""
+        timings, lap = watch.timings, watch.lap
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".cadenza-", dir=out_dir))
+        rendering: Future[tuple[AudioInfo | None, float]] | None = None
+        try:
+            made = {"midi": write_midi_file(midi_file, scratch / f"{stem}.mid")}
+            lap("midi")
+            overlap_started = time.perf_counter()
+            if request.audio:  # FluidSynth and the encoder work while the picture is drawn
+                target = scratch / f"{stem}.{self.settings.audio_format}"
+                rendering = self._audio_pool.submit(self._render, made["midi"], target, warnings)
+            if request.picture:
+                made["picture"] = draw(scratch / f"{stem}.png")
+                lap("picture")
+            if rendering is not None:
+                rendered, timings["audio"] = rendering.result()
+                if rendered is not None:
+                    made["audio"] = rendered.path
+                    timings["render"] = round(rendered.render_seconds, 3)
+                    timings["encode"] = round(rendered.encode_seconds, 3)
+            overlapped = time.perf_counter() - overlap_started
+            final = {}
+            for kind, path in made.items():
+                final[kind] = out_dir / path.name
+                path.replace(final[kind])
+        finally:
+            if rendering is not None:
+                wait([rendering])  # the picture failed: let FluidSynth finish before its folder goes
+            shutil.rmtree(scratch, ignore_errors=True)
+        in_sequence = sum(v for k, v in timings.items() if k not in ("picture", "audio", "render", "encode"))
+        timings["total"] = round(in_sequence + overlapped, 3)
+        return final
 
     def _render(self, midi: Path, target: Path, warnings: list[str]) -> tuple[AudioInfo | None, float]:
         """Audio for ``midi`` and the seconds it took; ``None`` with a warning when FluidSynth or a
@@ -444,6 +580,13 @@ class Composer:
             warnings.append(f"No audio this time: {why}")
             info = None
         return info, round(time.perf_counter() - started, 3)
+
+
+def _style(request: ComposeRequest, styles: tuple[str, ...]) -> str:
+    """The style asked for (the model's first when none), refused when the model does not know it."""
+    if request.style is not None and request.style not in styles:
+        raise InvalidOptionError(f"This model knows the styles {', '.join(styles)}, not '{request.style}'.")
+    return request.style or styles[0]
 
 
 def _ring_out(event: Event) -> Event:

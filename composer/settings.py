@@ -29,6 +29,9 @@ class ComposerSettings(BaseSettings):
     candidates: int = Field(
         1, ge=1, le=16, description="pieces drawn for each request; the network's likeliest is kept"
     )
+    harmony_candidates: int = Field(
+        8, ge=1, le=64, description="harmonizations drawn for each melody; the network's likeliest is kept"
+    )
     continuation_steering: float = Field(
         1.0,
         ge=0,

@@ -86,7 +86,7 @@ def score_from_stream(stream: Any, source: str = "", *, default_tempo: float = O
         time_signature=_first_time_signature(stream),
         dropped_drum_notes=drums,
         source=source,
-        metadata=_metadata(stream),
+        metadata=_metadata(stream) | _fermatas(containers),
     )
 
 
@@ -257,6 +257,20 @@ def _first_time_signature(stream: Any) -> tuple[int, int]:
         if isinstance(numerator, int) and 1 <= numerator <= 64 and denominator in (1, 2, 4, 8, 16, 32, 64):
             return numerator, denominator
     return 4, 4
+
+
+def _fermatas(containers: list[Any]) -> dict[str, str]:
+    """Where notes under a fermata start (quarter notes, space-separated, under ``"fermatas"``): the
+    phrase ends a harmonization cadences on. MIDI has no fermatas, so they are kept here."""
+    from music21 import expressions
+
+    onsets = set()
+    for container in containers:
+        flat = container.flatten()
+        for element in flat.notes:
+            if any(isinstance(e, expressions.Fermata) for e in element.expressions):
+                onsets.add(float(flat.elementOffset(element)))
+    return {"fermatas": " ".join(f"{x:g}" for x in sorted(onsets))} if onsets else {}
 
 
 def _metadata(stream: Any) -> dict[str, str]:

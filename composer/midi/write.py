@@ -70,6 +70,20 @@ def piece_midi(
     return MidiFile(1, timeline.division, (Track(tuple(conductor), 0), part))
 
 
+def parts_midi(
+    parts: Sequence[tuple[str, Sequence[Note]]], timeline: Timeline, *, program: int, title: str = ""
+) -> MidiFile:
+    """A new type-1 file with a conductor track and one named track per part, each on its own
+    channel (the drum channel skipped) with ``program``, so every voice can be heard or edited alone."""
+    conductor = piece_midi((), timeline, program=program, title=title).tracks[0]
+    channels = [c for c in range(16) if c != 9]
+    tracks = []
+    for (name, notes), channel in zip(parts, channels, strict=False):
+        setup: list[Message] = [(0, track_name_event(name)), (0, bytes((PROGRAM_CHANGE | channel, program)))]
+        tracks.append(_note_track(setup, notes, timeline, channel))
+    return MidiFile(1, timeline.division, (conductor, *tracks))
+
+
 def continuation_midi(
     source: MidiFile,
     notes: Sequence[Note],

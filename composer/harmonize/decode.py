@@ -1,0 +1,264 @@
+"""Constrained decoding: the network writes chords under a melody it may not change.
+
+The melody is a sequence of slots, one per note. At a note's onset only chords whose top note is
+the melody note and that have the asked number of voices may be drawn; the event's duration is the
+note's, and its gap to the next event is either the whole note or, on a quarter note or longer,
+half of it. Half means the network wants the lower voices to move under the held melody note: the
+event in the middle may only hold notes below the melody, each within a tone of a voice it moves.
+At a phrase end the chord must be a root-position tonic or dominant triad (the tonic at the last
+note) when the vocabulary has one that fits; chords with notes outside the key are discouraged,
+not forbidden, since Bach borrows them often.
+
+Several candidates are drawn, each from its own seeded generator, stepping through the network
+together as one batch; each is scored by the network's own untempered log-probability of every
+token drawn (forced ones too) and of ending where the melody ends, and the likeliest is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from composer.events import MAX_TICKS, quarters_to_ticks
+from composer.harmonize.melody import Melody
+from composer.keys import Key
+from composer.sampling import SamplingOptions, probabilities
+from composer.stepper import Stepper
+from composer.vocabulary import END, FIELDS, MARKERS, START, Vocabulary
+
+OUT_OF_KEY_PENALTY = 1.5
+"""Logits taken off a chord for each of its lower notes outside the key."""
+MOVE_RANGE = 2
+"""How far (semitones) a lower voice may move in the middle of a melody note."""
+
+
+@dataclass
+class Decoded:
+    """One candidate: per event, the melody note it belongs to, whether it is the mid-note event,
+    its sounding pitches (octave shift applied), duration and velocity ids; and its score."""
+
+    events: list[tuple[int, bool, tuple[int, ...], int]] = field(default_factory=list)
+    """(melody index, in the middle, pitches, velocity level) of each event in order."""
+    log_likelihood: float = 0.0
+    """Sum of the network's log-probabilities of every token of the candidate and of its end."""
+
+
+@dataclass
+class _Slot:
+    """What may be drawn at one melody note."""
+
+    chords: np.ndarray
+    """Ids of the chords allowed at the onset."""
+    shift: int
+    """Semitones the allowed chords are moved by to sound (a melody note above or below every
+    chord of the vocabulary borrows one an octave away)."""
+    duration: int
+    """Duration id of the onset event (the melody note's length)."""
+    whole: int
+    """Gap id when the event lasts to the next melody onset."""
+    half: int | None
+    """Gap id of half the note, when the lower voices may move halfway."""
+    half_duration: int | None
+    """Duration id of the event halfway, when there may be one."""
+
+
+class _Candidate:
+    """One harmonization being drawn."""
+
+    def __init__(self, seed: int, number: int) -> None:
+        self.rng = np.random.default_rng([seed, number])
+        self.result = Decoded()
+        self.note = 0
+        self.middle = False
+        self.lower: tuple[int, ...] = ()
+        """The lower voices of the last onset chord, as the vocabulary holds them (before the shift)."""
+        self.moves = np.zeros(0, np.int64)
+        """The chords that may sound halfway through the current melody note."""
+        self.row = np.full(4, START, np.int32)
+
+
+def decode(
+    stepper: Stepper,
+    vocabulary: Vocabulary,
+    melody: Melody,
+    *,
+    voices: int,
+    key: Key,
+    style: int,
+    seed: int,
+    temperature: float,
+    candidates: int,
+) -> list[Decoded]:
+    """Draw ``candidates`` harmonizations of ``melody`` in ``voices`` parts, likeliest first."""
+    slots = _slots(vocabulary, melody, voices, key)
+    chords = _ChordTable(vocabulary)
+    penalty = _key_penalty(vocabulary, key)
+    options = SamplingOptions(temperature=temperature)
+    pieces = [_Candidate(seed, c) for c in range(candidates)]
+    state = stepper.initial_state(candidates)
+    styles = np.full(candidates, style)
+    logits, state = stepper.step(np.stack([p.row for p in pieces]), styles, state)
+    going = list(range(candidates))
+
+    while going:
+        chosen: dict[str, np.ndarray] = {}
+        pitch_ids = []
+        for b in going:
+            piece = pieces[b]
+            slot = slots[piece.note]
+            z = logits["pitch"][b]
+            allowed = piece.moves if piece.middle else slot.chords
+            drawn = int(allowed[_draw(z[allowed] - penalty[allowed], options, piece.rng)])
+            piece.result.log_likelihood += _log_softmax(z)[drawn]
+            pitch_ids.append(drawn)
+            if not piece.middle and slot.half is not None:
+                held = melody.notes[piece.note].pitch - slot.shift
+                piece.lower = tuple(p for p in vocabulary.pitch_sets[drawn - MARKERS] if p < held)
+                piece.moves = chords.moves(piece.lower, held)
+        chosen["pitch"] = np.array(pitch_ids)
+        for i, name in enumerate(FIELDS[1:], start=1):
+            z = stepper.condition(name, logits[name][going], chosen)
+            values = []
+            for row, b in enumerate(going):
+                piece, slot = pieces[b], slots[pieces[b].note]
+                if name == "duration":
+                    value = slot.half_duration if piece.middle else slot.duration
+                elif name == "ioi" and not piece.middle and slot.half is not None and piece.moves.size:
+                    pair = np.array([slot.whole, slot.half])
+                    value = int(pair[_draw(z[row][pair], options, piece.rng)])
+                elif name == "ioi":
+                    value = slot.half if piece.middle else slot.whole
+                else:
+                    value = int(_draw(z[row][MARKERS:], options, piece.rng)) + MARKERS
+                piece.result.log_likelihood += _log_softmax(z[row])[value]
+                piece.row[i] = value
+                values.append(value)
+            chosen[name] = np.array(values)
+        for row, b in enumerate(going):
+            piece = pieces[b]
+            piece.row[0] = chosen["pitch"][row]
+            _record(piece, slots[piece.note], vocabulary)
+        rows = np.stack([pieces[b].row for b in range(candidates)])
+        logits, state = stepper.step(rows, styles, state)
+        for b in going:
+            if pieces[b].note == len(slots):  # the melody is over: how likely is it to end here?
+                pieces[b].result.log_likelihood += _log_softmax(logits["pitch"][b])[END]
+        going = [b for b in going if pieces[b].note < len(slots)]
+    return sorted((p.result for p in pieces), key=lambda r: -r.log_likelihood)
+
+
+def _record(piece: _Candidate, slot: _Slot, vocabulary: Vocabulary) -> None:
+    """Keep the event just drawn and move the candidate to its next slot."""
+    pitches = tuple(p + slot.shift for p in vocabulary.pitch_sets[int(piece.row[0]) - MARKERS])
+    level = vocabulary.velocities[int(piece.row[3]) - MARKERS]
+    piece.result.events.append((piece.note, piece.middle, pitches, level))
+    if piece.middle:
+        piece.middle = False
+        piece.note += 1
+        return
+    if slot.half is not None and piece.moves.size and int(piece.row[2]) == slot.half:
+        piece.middle = True
+    else:
+        piece.note += 1
+
+
+def _slots(vocabulary: Vocabulary, melody: Melody, voices: int, key: Key) -> list[_Slot]:
+    """What each melody note allows, from the chord vocabulary."""
+    sized = [i for i, c in enumerate(vocabulary.pitch_sets) if len(c) == voices]
+    if not sized:
+        raise ValueError(f"the model's vocabulary has no chords of {voices} notes")
+    tops = np.array([vocabulary.pitch_sets[i][-1] for i in sized])
+    ids = np.array(sized) + MARKERS
+    slots = []
+    notes = melody.notes
+    for i, note in enumerate(notes):
+        shift = 0
+        while not (tops == note.pitch - shift).any():  # the nearest octave that has chords
+            shift = -shift + 12 if shift <= 0 else -shift
+        chords = ids[tops == note.pitch - shift]
+        if melody.phrase_ends[i]:
+            chords = _cadential(vocabulary, chords, shift, key, final=i + 1 == len(notes))
+        length = quarters_to_ticks(note.duration)
+        gap = quarters_to_ticks(notes[i + 1].onset - note.onset) if i + 1 < len(notes) else length
+        half = half_duration = None
+        if gap == length and gap >= 12 and gap % 2 == 0 and gap // 2 in vocabulary.iois and voices > 1:
+            half = vocabulary.nearest("ioi", gap // 2)
+            half_duration = vocabulary.nearest("duration", gap // 2)
+        slots.append(
+            _Slot(
+                chords,
+                shift,
+                vocabulary.nearest("duration", min(max(1, length), MAX_TICKS)),
+                vocabulary.nearest("ioi", min(max(1, gap), MAX_TICKS)),
+                half,
+                half_duration,
+            )
+        )
+    return slots
+
+
+def _cadential(vocabulary: Vocabulary, chords: np.ndarray, shift: int, key: Key, final: bool) -> np.ndarray:
+    """The chords among ``chords`` fit for a cadence: root-position tonic (and, before the last
+    note, dominant) triads, a dominant seventh too; all of ``chords`` when none fits."""
+    third = 3 if key.minor else 4
+    tonic = (key.tonic, frozenset({0, third, 7}))
+    dominant = ((key.tonic + 7) % 12, frozenset({0, 4, 7, 10}))
+    wanted = [tonic] if final else [tonic, dominant]
+    fit = []
+    for chord_id in chords:
+        pitches = [p + shift for p in vocabulary.pitch_sets[chord_id - MARKERS]]
+        bass = pitches[0] % 12
+        for root, members in wanted:
+            classes = {(p - root) % 12 for p in pitches}
+            if bass == root and classes <= members and {0, 4 if root != key.tonic else third} <= classes:
+                fit.append(chord_id)
+                break
+    return np.array(fit) if fit else chords
+
+
+class _ChordTable:
+    """The vocabulary's chords as one padded array, to find the moves under a held note at once."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        width = max(map(len, vocabulary.pitch_sets))
+        self.pitches = np.full((len(vocabulary.pitch_sets), width), np.nan)
+        for i, chord in enumerate(vocabulary.pitch_sets):
+            self.pitches[i, : len(chord)] = chord
+        self.sizes = np.array([len(c) for c in vocabulary.pitch_sets])
+
+    def moves(self, lower: tuple[int, ...], held: int) -> np.ndarray:
+        """Ids of the chords that may sound halfway through the melody note ``held`` over the chord
+        whose lower voices are ``lower``: no more notes than those voices, all below ``held``, each
+        a step from one of the voices and none of them a note already sounding."""
+        if not lower:
+            return np.zeros(0, np.int64)
+        voices = np.array(lower, dtype=float)
+        distance = np.abs(self.pitches[:, :, None] - voices[None, None, :]).min(axis=2)
+        present = ~np.isnan(self.pitches)
+        near = np.where(present, (distance > 0) & (distance <= MOVE_RANGE), True).all(axis=1)
+        below = np.nanmax(self.pitches, axis=1) < held
+        fits = near & below & (self.sizes <= len(lower))
+        return np.flatnonzero(fits) + MARKERS
+
+
+def _key_penalty(vocabulary: Vocabulary, key: Key) -> np.ndarray:
+    """Per chord id, the logits taken off for its notes outside ``key`` (nothing for markers)."""
+    scale = key.scale | ({(key.tonic + 9) % 12} if key.minor else set())  # melodic minor's raised sixth
+    penalty = np.zeros(len(vocabulary.pitch_sets) + MARKERS)
+    for i, chord in enumerate(vocabulary.pitch_sets):
+        penalty[i + MARKERS] = OUT_OF_KEY_PENALTY * sum(p % 12 not in scale for p in chord)
+    return penalty
+
+
+def _draw(logits: np.ndarray, options: SamplingOptions, rng: np.random.Generator) -> int:
+    """An index into ``logits`` drawn at the options' temperature, nucleus-trimmed."""
+    p = probabilities(logits, options)
+    return int(min(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"), p.size - 1))
+
+
+def _log_softmax(z: np.ndarray) -> np.ndarray:
+    """Untempered log-probabilities of a row of logits."""
+    z = np.asarray(z, dtype=np.float64)
+    top = z.max()
+    return z - (top + np.log(np.exp(z - top).sum()))
