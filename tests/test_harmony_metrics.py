@@ -168,8 +168,22 @@ def test_the_table_puts_a_harmonizer_beside_bach_and_chance_with_verdicts(choral
     )
     row = next(line for line in he.table(tenor_up).splitlines() if line.startswith("| notes in their"))
     assert row.endswith("| **no** |")
-    unmeasured = he.table(he.evaluate_harmonizing(chorales, None))
-    assert "not measured" in unmeasured and "**no**" not in unmeasured
+    silent = he.table(he.evaluate_harmonizing(chorales, lambda c: [c.melody, [], [], []]))
+    verdicts = [line.rsplit("|", 2)[1].strip() for line in silent.splitlines()[2:]]
+    assert verdicts[:3] == ["yes", "**no**", "**no**"]  # the melody alone: kept, but no bass, no chords
+
+
+def test_the_model_harmonizes_a_melody_through_composer_harmonize(tiny_model_path):
+    from composer import artifact
+
+    # The tiny model's four-note chords are topped by D, E-flat, F, G, A-flat and A: the melody keeps to them.
+    line = voices([74, 77, 79, 77, 74, 69, 74], [62, 65, 67, 65, 62, 57, 62])
+    chorale = he.Chorale("made", (tuple(line[0]), (), (), tuple(line[1])), (3.0, 6.0))
+    harmonizer = he.model_harmonizer(artifact.load(tiny_model_path), candidates=2, seed=1, temperature=0.8)
+    texture = harmonizer(chorale)
+    assert len(texture) == 4 and all(texture)
+    assert hm.figures(texture, chorale.melody, chorale.phrase_ends, texture)["melody_kept"] == 1.0
+    assert texture == harmonizer(chorale)  # the same seed gives the same harmonization
 
 
 def test_the_command_says_when_a_model_names_no_bach_chorale(capsys, tiny_model_path):

@@ -132,7 +132,10 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--temperature", type=float, help="sampling temperature (default: the composer's)")
     p.add_argument("--top-p", type=float, help="nucleus mass on the chords (default: the composer's)")
     p.add_argument(
-        "--candidates", type=int, default=1, help="keep the likeliest of this many candidates per piece"
+        "--candidates",
+        type=int,
+        help="keep the likeliest of this many candidates per piece (default 1; with --harmonize the "
+        "harmonizer's own)",
     )
     p.add_argument(
         "--tell-apart",
@@ -207,7 +210,7 @@ def evaluate_main(argv: list[str]) -> int:
                 args.seed,
                 telling=args.tell_apart,
                 sampling=_sampling(args.temperature, args.top_p),
-                candidates=args.candidates,
+                candidates=1 if args.candidates is None else args.candidates,
             )
     except (ComposerError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -16,6 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
+from composer import artifact
+from composer.artifact import Artifact
+from composer.harmonize import DEFAULT_CANDIDATES, Melody, harmonize
+from composer.sampling import DEFAULT_TEMPERATURE
+from composer.stepper import Stepper
 from training import harmony_metrics as hm
 from training.sources import corpus_files
 
@@ -110,21 +115,11 @@ def random_harmonizer(seed: int) -> Harmonizer:
     return lambda chorale: hm.random_harmonization(chorale.melody, len(chorale.voices), seed)
 
 
-def model_harmonizer(
-    model_path: Path, candidates: int, seed: int, temperature: float | None = None
-) -> Harmonizer:
-    """The model's harmonizer: :func:`composer.harmonize.harmonize` with the model's Bach style
-    (at the harmonizer's own temperature unless one is given)."""
-    from composer.harmonize import Melody, harmonize
-
-    from composer import artifact
-    from composer.stepper import Stepper
-
-    model = artifact.load(model_path)
+def model_harmonizer(model: Artifact, candidates: int, seed: int, temperature: float) -> Harmonizer:
+    """The model's harmonizer: :func:`composer.harmonize.harmonize` in the model's Bach style."""
     stepper = Stepper(model.config, model.weights)
     styles = model.vocabulary.styles
     style = styles.index("bach") if "bach" in styles else 0
-    options = {} if temperature is None else {"temperature": temperature}
 
     def run(chorale: Chorale) -> hm.Texture:
         ends = set(chorale.phrase_ends)
@@ -142,7 +137,7 @@ def model_harmonizer(
             style=style,
             seed=seed,
             candidates=candidates,
-            **options,
+            temperature=temperature,
         )
         return [[(n.onset, n.duration, n.pitch) for n in part] for part in made.parts]
 
@@ -169,14 +164,14 @@ def summarise(per_piece: Sequence[dict]) -> dict:
     return summary
 
 
-def evaluate_harmonizing(
-    chorales: Sequence[Chorale], model: Harmonizer | None, seed: int = 0
-) -> dict[str, dict]:
-    """The figures of Bach's own harmonizations, of the random baseline and of ``model`` (when
-    given), each against Bach's; per chorale under ``pieces`` and summed up under ``all``."""
-    harmonizers: dict[str, Harmonizer] = {"bach": lambda c: c.voices, "random": random_harmonizer(seed)}
-    if model is not None:
-        harmonizers = {"model": model, **harmonizers}
+def evaluate_harmonizing(chorales: Sequence[Chorale], model: Harmonizer, seed: int = 0) -> dict[str, dict]:
+    """The figures of ``model``'s harmonizations, of Bach's own and of the random baseline, each
+    against Bach's; per chorale under ``pieces`` and summed up under ``all``."""
+    harmonizers: dict[str, Harmonizer] = {
+        "model": model,
+        "bach": lambda c: c.voices,
+        "random": random_harmonizer(seed),
+    }
     found = {}
     for label, harmonizer in harmonizers.items():
         per_piece = []
@@ -248,9 +243,7 @@ ROWS = (
 )
 
 
-def _show(value: float | None, share: bool) -> str:
-    if value is None:
-        return "not measured"
+def _show(value: float, share: bool) -> str:
     return f"{100 * value:.1f}%" if share else f"{value:.2f}"
 
 
@@ -261,19 +254,11 @@ def table(result: dict[str, dict]) -> str:
         "| figure | model | Bach | random in-key | target | met? |",
         "|---|---|---|---|---|---|",
     ]
-    model = result.get("model", {}).get("all")
+    model = result["model"]["all"]
     for row in ROWS:
         bach, chance = result["bach"]["all"][row.key], result["random"]["all"][row.key]
-        value = model[row.key] if model else None
-        verdict = (
-            ""
-            if row.met is None
-            else "—"
-            if value is None
-            else "yes"
-            if row.met(value, bach, chance)
-            else "**no**"
-        )
+        value = model[row.key]
+        verdict = "" if row.met is None else "yes" if row.met(value, bach, chance) else "**no**"
         cells = [row.label, _show(value, row.share), _show(bach, row.share), _show(chance, row.share)]
         lines.append("| " + " | ".join([*cells, row.target, verdict]) + " |")
     return "\n".join(lines)
@@ -291,15 +276,9 @@ def markdown(result: dict[str, dict], settings: dict) -> str:
         f"in-key notes in each voice's range (seed {settings['seed']}) show what agreement chance gives.",
         "",
     ]
-    if "model" in result:
-        heat = "the harmonizer's default" if settings["temperature"] is None else settings["temperature"]
-        lines.append(
-            f"Model: `{settings['model']}`, seed {settings['seed']}, the likeliest of "
-            f"{settings['candidates']} candidates, temperature {heat}."
-        )
-    else:
-        lines.append(f"Model column not measured: {settings['unmeasured']}.")
     lines += [
+        f"Model: `{settings['model']}` through `composer.harmonize.harmonize`, seed {settings['seed']}, the "
+        f"likeliest of {settings['candidates']} candidates, temperature {settings['temperature']}.",
         "",
         table(result),
         "",
@@ -315,14 +294,14 @@ def harmonize_files(
     model_path: Path,
     out: Path | None,
     pieces: int | None,
-    candidates: int,
-    seed: int,
+    candidates: int | None = None,
+    seed: int = 0,
     temperature: float | None = None,
 ) -> tuple[list[Path], str]:
-    """``evaluate --harmonize``: the report as JSON and Markdown in ``out``; the paths and the table."""
-    from composer import artifact
-
-    names = artifact.load(model_path).training.get("validation_pieces", ())
+    """``evaluate --harmonize``: the report as JSON and Markdown in ``out``; the paths and the table.
+    Candidates and temperature are the harmonizer's own unless given."""
+    model = artifact.load(model_path)
+    names = model.training.get("validation_pieces", ())
     chorales, skipped = held_out_chorales(names, pieces)
     if not chorales:
         raise ValueError(f"{model_path} names no held-out Bach chorale with four parts")
@@ -330,17 +309,12 @@ def harmonize_files(
     settings = {
         "model": str(model_path),
         "seed": seed,
-        "candidates": candidates,
-        "temperature": temperature,
+        "candidates": DEFAULT_CANDIDATES if candidates is None else candidates,
+        "temperature": DEFAULT_TEMPERATURE if temperature is None else temperature,
         "skipped": skipped,
     }
-    try:
-        model = model_harmonizer(model_path, candidates, seed, temperature)
-    except ImportError as error:
-        settings["unmeasured"] = f"composer.harmonize could not be imported ({error})"
-        log.warning("not harmonizing with the model: %s", settings["unmeasured"])
-        model = None
-    result = evaluate_harmonizing(chorales, model, seed)
+    harmonizer = model_harmonizer(model, settings["candidates"], seed, settings["temperature"])
+    result = evaluate_harmonizing(chorales, harmonizer, seed)
     out = out or Path("reports") / f"{Path(model_path).stem}-harmonize"
     out.mkdir(parents=True, exist_ok=True)
     (out / "harmonize.json").write_text(json.dumps({"settings": settings, **result}, indent=1))
