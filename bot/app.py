@@ -31,7 +31,13 @@ from composer.settings import ComposerSettings
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("bot.cogs.compose", "bot.cogs.requests", "bot.cogs.info", "bot.cogs.errors")
+EXTENSIONS = (
+    "bot.cogs.compose",
+    "bot.cogs.harmonize",
+    "bot.cogs.requests",
+    "bot.cogs.info",
+    "bot.cogs.errors",
+)
 # What the bot needs in a channel: post pieces (in threads too), with files and embeds, and read the
 # message a member replies to with !continue. The README's invitation carries the same number.
 INVITE_PERMISSIONS = discord.Permissions(

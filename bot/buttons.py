@@ -9,6 +9,8 @@ on a week-old piece exactly like a new one.
 - **Again**: a new piece with the same settings and a new seed.
 - **Continue**: carries on from the end of the piece the button is under.
 - **Variation** (on continuations): continues the same original piece again, with a new seed.
+- **Harmonize again** (on harmonizations): the melody of the piece (its top track) harmonized
+  again, with a new seed; Continue carries a harmonization on like any piece.
 """
 
 from __future__ import annotations
@@ -30,12 +32,15 @@ log = logging.getLogger(__name__)
 CUSTOM_ID_LIMIT = 100
 """Discord's limit on a component's custom_id."""
 COG = "Compose"
-"""The cog whose ``press`` method does what a button asks."""
+"""The cog whose ``press`` method does what a button asks..."""
+HARMONY_COG = "Harmonize"
+"""...but for the Harmonize again button, this one's."""
 
 _LOOKS = {
     "again": ("Again", "🔁", discord.ButtonStyle.primary),
     "continue": ("Continue", "➡️", discord.ButtonStyle.secondary),
     "variation": ("Variation", "🔀", discord.ButtonStyle.secondary),
+    "reharmonize": ("Harmonize again", "🎶", discord.ButtonStyle.primary),
 }
 
 
@@ -46,7 +51,7 @@ def custom_id(action: str, options: str, source_id: int | None = None) -> str:
 
 class PieceButton(
     discord.ui.DynamicItem[discord.ui.Button],
-    template=r"cadenza:(?P<action>again|continue|variation):(?P<source>[0-9]*):(?P<options>.*)",
+    template=r"cadenza:(?P<action>again|continue|variation|reharmonize):(?P<source>[0-9]*):(?P<options>.*)",
 ):
     """One of the buttons under a piece; its state lives in its custom_id."""
 
@@ -70,8 +75,9 @@ class PieceButton(
         return cls(match["action"], match["options"], int(source) if source else None)
 
     async def callback(self, interaction: discord.Interaction[CadenzaBot]) -> None:
-        """Hand the press to the compose cog, which makes the new piece."""
-        await interaction.client.get_cog(COG).press(interaction, self)
+        """Hand the press to the cog that makes the new piece."""
+        cog = HARMONY_COG if self.action == "reharmonize" else COG
+        await interaction.client.get_cog(cog).press(interaction, self)
 
 
 def piece_view(request: ComposeRequest, piece: Composition, source_id: int | None) -> discord.ui.View:
@@ -80,8 +86,13 @@ def piece_view(request: ComposeRequest, piece: Composition, source_id: int | Non
     options.pop("seed", None)  # every button asks for a new seed
     if "instrument" in options:
         options["instrument"] = piece.program  # a number: names may have spaces and need more room
-    continued = {name: value for name, value in options.items() if name not in ("key", "transpose")}
-    wanted = [("again", options, None), ("continue", continued, None)]
+    kept = ("key", "transpose", "voices")  # the piece already has them; a continuation keeps them
+    continued = {name: value for name, value in options.items() if name not in kept}
+    if request.harmonizing:
+        again = {name: value for name, value in options.items() if name != "transpose"}
+        wanted = [("reharmonize", again, None), ("continue", continued, None)]
+    else:
+        wanted = [("again", options, None), ("continue", continued, None)]
     if request.primer is not None and source_id is not None:
         wanted.append(("variation", options, source_id))
     view = discord.ui.View(timeout=None)

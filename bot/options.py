@@ -17,6 +17,7 @@ from typing import Self
 from discord.ext import commands
 
 from composer.errors import InvalidOptionError
+from composer.harmonize import HARMONY_TEMPERATURE
 from composer.keys import parse_key
 from composer.sampling import DEFAULT_TEMPERATURE
 from composer.service import MAX_LENGTH, SEED_LIMIT, ComposeRequest
@@ -35,6 +36,7 @@ OPTION_TYPES: dict[str, type] = {
     "style": str,
     "instrument": str,
     "transpose": int,
+    "voices": int,
 }
 EXAMPLES = {
     "length": "300",
@@ -45,7 +47,12 @@ EXAMPLES = {
     "style": "folk",
     "instrument": "violin",
     "transpose": "-2",
+    "voices": "3",
 }
+COMPOSE_OPTIONS = tuple(name for name in OPTION_TYPES if name != "voices")
+"""What a new piece, a continuation or a song request may be asked for."""
+HARMONY_OPTIONS = ("voices", "tempo", "temperature", "seed", "style", "instrument", "transpose")
+"""What a harmonization may be asked for: no length (the melody's) and no key (the melody's)."""
 _KINDS = {int: "a whole number", float: "a number"}
 _NEEDS_QUOTES = re.compile(r"[\s'\"]")
 _ECHO_LIMIT = 40
@@ -60,7 +67,7 @@ def _echo(text: str) -> str:
     return text if len(text) <= _ECHO_LIMIT else text[: _ECHO_LIMIT - 1] + "…"
 
 
-def parse_options(text: str, allowed: Collection[str] = tuple(OPTION_TYPES)) -> dict[str, OptionValue]:
+def parse_options(text: str, allowed: Collection[str] = COMPOSE_OPTIONS) -> dict[str, OptionValue]:
     """``300 tempo=90 key=Am`` -> ``{"length": 300, "tempo": 90.0, "key": "Am"}``.
 
     A bare first word is the length. Raises :class:`InvalidOptionError` with a message for the
@@ -138,11 +145,27 @@ def build_request(
     return ComposeRequest(length=length, primer=primer, primer_name=primer_name, **options)
 
 
+def build_harmony_request(
+    values: Mapping[str, object],
+    *,
+    melody: str | None = None,
+    primer: bytes | None = None,
+    primer_name: str = "",
+) -> ComposeRequest:
+    """A checked harmonization request: the melody typed, or in a file."""
+    options = {name: value for name, value in values.items() if value is not None and name in HARMONY_OPTIONS}
+    options.setdefault("temperature", HARMONY_TEMPERATURE)
+    return ComposeRequest(melody=melody, primer=primer, primer_name=primer_name, harmonize=True, **options)
+
+
 def request_options(request: ComposeRequest) -> dict[str, OptionValue]:
-    """The options that make ``request`` again (defaults left out, the key spelled short)."""
-    defaults = ComposeRequest()
-    values: dict[str, OptionValue] = {"length": request.length}
-    for name in OPTION_TYPES:
+    """The options that make ``request`` again (defaults left out, the key spelled short); a
+    harmonization's without a length, its own default temperature left out too."""
+    defaults = ComposeRequest(temperature=HARMONY_TEMPERATURE) if request.harmonizing else ComposeRequest()
+    values: dict[str, OptionValue] = {} if request.harmonizing else {"length": request.length}
+    for name in HARMONY_OPTIONS if request.harmonizing else OPTION_TYPES:
+        if name == "voices" and not request.harmonizing:
+            continue
         value = getattr(request, name)
         if name != "length" and value is not None and value != getattr(defaults, name):
             values[name] = str(parse_key(value)) if name == "key" else value
@@ -188,3 +211,46 @@ class ComposeOptions(ContinueOptions):
     key: commands.Range[str, 1, _TEXT_LIMIT] = commands.flag(
         default=None, description="The key to compose in, such as C, Am or F#m"
     )
+
+
+class HarmonizeOptions(commands.FlagConverter):
+    """The melody and options of ``harmonize``: typed parameters for ``/harmonize``; for
+    ``!harmonize`` the text, whose trailing ``name=value`` words are options and the rest the melody."""
+
+    melody: commands.Range[str, 1, 4000] = commands.flag(
+        default=None, description="ABC (K:G |GABc dedB|) or note names (C4 D E F G2 A G)"
+    )
+    voices: commands.Range[int, 2, 4] = commands.flag(
+        default=None, description="Parts in all, the melody included: 2-4, default 4"
+    )
+    tempo: float = commands.flag(default=None, description="Beats a minute, 20-300 (default: the melody's)")
+    temperature: float = commands.flag(
+        default=None, description=f"Lower is safer, higher wilder: 0.05-3, default {HARMONY_TEMPERATURE:g}"
+    )
+    seed: commands.Range[int, 0, SEED_LIMIT - 1] = commands.flag(
+        default=None, description="The same seed and options make the same harmonization again"
+    )
+    style: commands.Range[str, 1, _TEXT_LIMIT] = commands.flag(
+        default=None, description="One of the styles the model learned"
+    )
+    instrument: commands.Range[str, 1, _TEXT_LIMIT] = commands.flag(
+        default=None, description="A General MIDI name such as violin, or 0-127"
+    )
+    transpose: int = commands.flag(default=None, description="Shift the whole piece by semitones, -24 to 24")
+
+    @classmethod
+    async def convert(cls, ctx: commands.Context, argument: str) -> Self:
+        """Split the text of a prefix command into the melody and the options after it."""
+        words = argument.split()
+        cut = len(words)
+        while cut and words[cut - 1].partition("=")[0].lower().replace("-", "_") in OPTION_TYPES:
+            cut -= 1  # options after the melody (an ABC natural, "=F", has no name before the "=")
+        values = parse_options(" ".join(words[cut:]), allowed=HARMONY_OPTIONS)
+        options = cls.__new__(cls)
+        for name in cls.get_flags():
+            setattr(options, name, values.get(name))
+        melody = argument.strip()
+        for word in reversed(words[cut:]):  # the melody keeps its own line breaks
+            melody = melody[: melody.rfind(word)].rstrip()
+        options.melody = melody or None
+        return options

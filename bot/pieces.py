@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MB = 2**20
+HOW_LIMIT = 1024
+"""Longest "make it again" line (an embed field's limit): a longer melody is not repeated there."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class Job:
     @property
     def label(self) -> str:
         """What is being done, for the progress message."""
+        if self.request.harmonizing:
+            return f"Harmonizing {self.request.primer_name or 'your melody'}"
         if self.request.primer is None:
             return f"Composing {self.request.length} notes and chords"
         name = self.request.primer_name or "your piece"
@@ -132,7 +136,18 @@ def piece_embed(job: Job, piece: Composition, prefix: str, notes: list[str]) -> 
     minutes, seconds = divmod(round(piece.seconds), 60)
     length = f"{minutes}:{seconds:02d}"
     again = format_options(request_options(request) | {"seed": piece.seed})
-    if request.primer is None:
+    if request.harmonizing:
+        title = f"🎼 {request.primer_name or 'Your melody'}, harmonized"
+        description = (
+            f"{piece.events} melody notes in {piece.voices} voices ({piece.notes} notes in all), {length} "
+            f"in {piece.key} at {piece.tempo:g} bpm."
+        )
+        typed = f"`{prefix}harmonize {request.melody} {again}`"
+        if request.melody is not None and len(typed) <= HOW_LIMIT:
+            how = typed
+        else:
+            how = f"Send the same melody with `{prefix}harmonize {again}`"
+    elif request.primer is None:
         title = "🎼 A new piece"
         description = (
             f"{piece.events} notes and chords ({piece.notes} notes in all), {length} in {piece.key} "

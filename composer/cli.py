@@ -85,14 +85,14 @@ def _options(p: argparse.ArgumentParser, facts: ModelFacts) -> None:
     _settings(p, facts)
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, temperature: float = DEFAULT_TEMPERATURE) -> None:
     """Where the files go, the seed and the temperature: options of every command that composes."""
     p.add_argument("--out", type=Path, default=Path("out"), help="folder for the files")
     p.add_argument("--seed", type=int, help="same seed and options, same piece (default: random, printed)")
     p.add_argument(
         "--temperature",
         type=_sampling("temperature", float),
-        default=DEFAULT_TEMPERATURE,
+        default=temperature,
         help="lower is safer, higher wilder (0.05-3)",
     )
 
@@ -152,7 +152,7 @@ def parser(facts: ModelFacts | None = None) -> argparse.ArgumentParser:
     )
     harmony.add_argument("melody", metavar="MELODY", help="the melody as text, or a file that holds it")
     harmony.add_argument("--voices", type=int, default=4, help="parts in all, the melody included (2-4)")
-    _common(harmony)
+    _common(harmony, temperature=0.5)  # composer.harmonize.HARMONY_TEMPERATURE, kept here to stay light
     _settings(harmony, facts)
     render = sub.add_parser(
         "render",

@@ -84,6 +84,16 @@ class Info(commands.Cog):
             inline=False,
         )
         embed.add_field(
+            name="Harmonize a melody",
+            value=(
+                f"`{p}harmonize C4 D E F G2 A G` (note names, lengths 4 a quarter, 2 a half) or "
+                f"`{p}harmonize K:G |GABc dedB|c2 A2 G4|]` (ABC), or a MIDI, MusicXML or ABC file attached: "
+                "your melody on top, unchanged, and the other voices under it. "
+                f"Options: **voices** 2-4, and tempo, temperature, seed, style, instrument, transpose"
+            ),
+            inline=False,
+        )
+        embed.add_field(
             name="Options",
             value=(
                 "**tempo** 20-300 beats a minute · **key** C, Am, F#m, Bb... · "
@@ -98,7 +108,8 @@ class Info(commands.Cog):
             name="Buttons under each piece",
             value=(
                 "**Again**: a new piece with the same settings · **Continue**: carry on from its end · "
-                "**Variation**: continue the same original piece again, differently"
+                "**Variation**: continue the same original piece again, differently · "
+                "**Harmonize again**: the same melody, new voices"
             ),
             inline=False,
         )

@@ -23,7 +23,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.options import OPTION_TYPES, OptionValue, parse_options
+from bot.options import COMPOSE_OPTIONS, OptionValue, parse_options
 from composer.errors import InvalidOptionError
 from composer.keys import parse_key
 
@@ -173,7 +173,7 @@ def parse_request(text: str, styles: Sequence[str]) -> Understood:
     ``styles`` are the model's styles; a style is returned spelt as the model spells it.
     """
     text = text.replace("♯", "#").replace("♭", "b")
-    options = parse_options(" ".join(_OPTION.findall(text)), allowed=tuple(OPTION_TYPES))
+    options = parse_options(" ".join(_OPTION.findall(text)), allowed=COMPOSE_OPTIONS)
     if "style" in options:
         options["style"] = _known_style(str(options["style"]), styles)
     found = _Found()

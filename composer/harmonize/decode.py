@@ -2,9 +2,10 @@
 
 The melody is a sequence of slots, one per note. At a note's onset only chords whose top note is
 the melody note and that have the asked number of voices may be drawn; the event's duration is the
-note's, and its gap to the next event is either the whole note or, on a quarter note or longer,
-half of it. Half means the network wants the lower voices to move under the held melody note: the
-event in the middle may only hold notes below the melody, each within a tone of a voice it moves.
+note's, and its gap to the next event is either the whole note or, on a quarter note or longer
+that ends no phrase, half of it. Half means the network wants the lower voices to move under the
+held melody note: the event in the middle may only hold notes below the melody, each a tone or
+less from a voice it moves.
 At a phrase end the chord must be a root-position tonic or dominant triad (the tonic at the last
 note) when the vocabulary has one that fits; chords with notes outside the key are discouraged,
 not forbidden, since Bach borrows them often.
@@ -20,11 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from composer.errors import InvalidOptionError
 from composer.events import MAX_TICKS, quarters_to_ticks
 from composer.harmonize.melody import Melody
 from composer.keys import Key
 from composer.sampling import SamplingOptions, probabilities
-from composer.stepper import Stepper
+from composer.stepper import State, Stepper
 from composer.vocabulary import END, FIELDS, MARKERS, START, Vocabulary
 
 OUT_OF_KEY_PENALTY = 1.5
@@ -35,11 +37,10 @@ MOVE_RANGE = 2
 
 @dataclass
 class Decoded:
-    """One candidate: per event, the melody note it belongs to, whether it is the mid-note event,
-    its sounding pitches (octave shift applied), duration and velocity ids; and its score."""
+    """One candidate: its events and the network's score of them."""
 
-    events: list[tuple[int, bool, tuple[int, ...], int]] = field(default_factory=list)
-    """(melody index, in the middle, pitches, velocity level) of each event in order."""
+    events: list[tuple[int, bool, tuple[int, ...]]] = field(default_factory=list)
+    """(melody note index, whether halfway through the note, sounding pitches) of each event."""
     log_likelihood: float = 0.0
     """Sum of the network's log-probabilities of every token of the candidate and of its end."""
 
@@ -92,7 +93,7 @@ def decode(
 ) -> list[Decoded]:
     """Draw ``candidates`` harmonizations of ``melody`` in ``voices`` parts, likeliest first."""
     slots = _slots(vocabulary, melody, voices, key)
-    chords = _ChordTable(vocabulary)
+    chords = _ChordTable(vocabulary, voices)
     penalty = _key_penalty(vocabulary, key)
     options = SamplingOptions(temperature=temperature)
     pieces = [_Candidate(seed, c) for c in range(candidates)]
@@ -148,11 +149,139 @@ def decode(
     return sorted((p.result for p in pieces), key=lambda r: -r.log_likelihood)
 
 
+@dataclass
+class _Hypothesis:
+    """One partial harmonization in the beam: its events, its scores and the network's state row."""
+
+    events: list[tuple[int, bool, tuple[int, ...]]]
+    log_likelihood: float
+    score: float
+    """The log-likelihood less the key penalties of its chords: what the beam keeps the best of."""
+    row: int
+    """Its row in the batch of network states and logits."""
+
+
+def beam_search(
+    stepper: Stepper, vocabulary: Vocabulary, melody: Melody, *, voices: int, key: Key, style: int, width: int
+) -> list[Decoded]:
+    """The ``width`` best harmonizations a beam search finds, likeliest first.
+
+    At every melody note each kept harmonization is extended by each allowed chord, and the
+    ``width`` best extensions (network log-probability less the key penalty) are kept. The rest of
+    an event is chosen greedily: its loudness is the likeliest, it moves halfway through the note
+    when the network finds that likelier than holding, and then to its likeliest move.
+    """
+    slots = _slots(vocabulary, melody, voices, key)
+    table = _ChordTable(vocabulary, voices)
+    penalty = _key_penalty(vocabulary, key)
+    state = stepper.initial_state(1)
+    logits, state = stepper.step(np.full((1, 4), START, np.int32), np.array([style]), state)
+    beam = [_Hypothesis([], 0.0, 0.0, 0)]
+    for index, slot in enumerate(slots):
+        pitch = np.stack([_log_softmax(logits["pitch"][h.row]) for h in beam])  # (beam, vocabulary)
+        scores = np.array([h.score for h in beam])[:, None] + pitch[:, slot.chords] - penalty[slot.chords]
+        best = np.argsort(-scores, axis=None, kind="stable")[:width]
+        parents, picks = np.unravel_index(best, scores.shape)
+        rows = [beam[p].row for p in parents]
+        chords = slot.chords[picks]
+        chosen = {"pitch": chords}
+        row_ids = np.zeros((len(rows), 4), np.int32)
+        row_ids[:, 0] = chords
+        gained = pitch[parents, chords].astype(float)
+        split = np.zeros(len(rows), bool)
+        moves: list[np.ndarray] = []
+        for i, name in enumerate(FIELDS[1:], start=1):
+            z = stepper.condition(name, logits[name][rows], chosen)
+            for r in range(len(rows)):
+                if name == "duration":
+                    value = slot.duration
+                elif name == "ioi":
+                    held = melody.notes[index].pitch - slot.shift
+                    lower = tuple(p for p in vocabulary.pitch_sets[chords[r] - MARKERS] if p < held)
+                    moves.append(table.moves(lower, held) if slot.half is not None else np.zeros(0, np.int64))
+                    value = slot.whole
+                    if moves[r].size and z[r][slot.half] > z[r][slot.whole]:
+                        value, split[r] = slot.half, True
+                else:
+                    value = int(np.argmax(z[r][MARKERS:])) + MARKERS
+                gained[r] += _log_softmax(z[r])[value]
+                row_ids[r, i] = value
+            chosen[name] = row_ids[:, i]
+        state = state.select(rows)
+        logits, state = stepper.step(row_ids, np.full(len(rows), style), state)
+        events = [
+            [
+                *beam[p].events,
+                (index, False, tuple(q + slot.shift for q in vocabulary.pitch_sets[c - MARKERS])),
+            ]
+            for p, c in zip(parents, chords, strict=True)
+        ]
+        extra = np.zeros(len(rows))
+        if split.any():
+            extra, middle_ids = _middle_events(stepper, logits, split, moves, penalty, slot)
+            for r in np.flatnonzero(split):
+                pitches = vocabulary.pitch_sets[middle_ids[r, 0] - MARKERS]
+                events[r].append((index, True, tuple(q + slot.shift for q in pitches)))
+            stepped, after = stepper.step(middle_ids, np.full(len(rows), style), state)
+            keep = split[:, None]
+            logits = {name: np.where(keep, stepped[name], logits[name]) for name in logits}
+            state = State(
+                [np.where(keep, a, b) for a, b in zip(after.h, state.h, strict=True)],
+                [np.where(keep, a, b) for a, b in zip(after.c, state.c, strict=True)],
+            )
+        beam = [
+            _Hypothesis(
+                events[r],
+                beam[p].log_likelihood + gained[r] + extra[r],
+                scores[p, k] + (gained[r] - pitch[p, slot.chords[k]]) + extra[r],
+                r,
+            )
+            for r, (p, k) in enumerate(zip(parents, picks, strict=True))
+        ]
+    ends = [_log_softmax(logits["pitch"][h.row])[END] for h in beam]
+    found = [Decoded(h.events, h.log_likelihood + end) for h, end in zip(beam, ends, strict=True)]
+    return sorted(found, key=lambda d: -d.log_likelihood)
+
+
+def _middle_events(
+    stepper: Stepper,
+    logits: dict[str, np.ndarray],
+    split: np.ndarray,
+    moves: list[np.ndarray],
+    penalty: np.ndarray,
+    slot: _Slot,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For the rows that move halfway: their likeliest move (less its key penalty) and loudness, as
+    token rows, and the log-probability each adds (0 and a copy of the row for the others)."""
+    rows = len(split)
+    ids = np.zeros((rows, 4), np.int32)
+    gained = np.zeros(rows)
+    for r in range(rows):
+        allowed = moves[r] if split[r] else np.array([MARKERS])
+        lp = _log_softmax(logits["pitch"][r])
+        ids[r, 0] = allowed[int(np.argmax(lp[allowed] - penalty[allowed]))]
+        gained[r] = lp[ids[r, 0]] if split[r] else 0.0
+    chosen = {"pitch": ids[:, 0]}
+    for i, name in enumerate(FIELDS[1:], start=1):
+        z = stepper.condition(name, logits[name], chosen)
+        for r in range(rows):
+            if name == "duration":
+                value = slot.half_duration
+            elif name == "ioi":
+                value = slot.half
+            else:
+                value = int(np.argmax(z[r][MARKERS:])) + MARKERS
+            ids[r, i] = value if split[r] else MARKERS
+            if split[r]:
+                gained[r] += _log_softmax(z[r])[value]
+        chosen[name] = ids[:, i]
+    return gained, ids
+
+
 def _record(piece: _Candidate, slot: _Slot, vocabulary: Vocabulary) -> None:
     """Keep the event just drawn and move the candidate to its next slot."""
     pitches = tuple(p + slot.shift for p in vocabulary.pitch_sets[int(piece.row[0]) - MARKERS])
-    level = vocabulary.velocities[int(piece.row[3]) - MARKERS]
-    piece.result.events.append((piece.note, piece.middle, pitches, level))
+    piece.result.events.append((piece.note, piece.middle, pitches))
     if piece.middle:
         piece.middle = False
         piece.note += 1
@@ -167,22 +296,21 @@ def _slots(vocabulary: Vocabulary, melody: Melody, voices: int, key: Key) -> lis
     """What each melody note allows, from the chord vocabulary."""
     sized = [i for i, c in enumerate(vocabulary.pitch_sets) if len(c) == voices]
     if not sized:
-        raise ValueError(f"the model's vocabulary has no chords of {voices} notes")
+        raise InvalidOptionError(f"This model knows no chords of {voices} notes; ask for other voices.")
     tops = np.array([vocabulary.pitch_sets[i][-1] for i in sized])
     ids = np.array(sized) + MARKERS
     slots = []
     notes = melody.notes
     for i, note in enumerate(notes):
-        shift = 0
-        while not (tops == note.pitch - shift).any():  # the nearest octave that has chords
-            shift = -shift + 12 if shift <= 0 else -shift
+        shift = _shift(tops, note.pitch)
         chords = ids[tops == note.pitch - shift]
         if melody.phrase_ends[i]:
             chords = _cadential(vocabulary, chords, shift, key, final=i + 1 == len(notes))
         length = quarters_to_ticks(note.duration)
         gap = quarters_to_ticks(notes[i + 1].onset - note.onset) if i + 1 < len(notes) else length
         half = half_duration = None
-        if gap == length and gap >= 12 and gap % 2 == 0 and gap // 2 in vocabulary.iois and voices > 1:
+        held = gap == length and gap >= 12 and gap % 2 == 0 and gap // 2 in vocabulary.iois
+        if held and voices > 1 and not melody.phrase_ends[i]:  # a cadence chord holds still
             half = vocabulary.nearest("ioi", gap // 2)
             half_duration = vocabulary.nearest("duration", gap // 2)
         slots.append(
@@ -198,9 +326,21 @@ def _slots(vocabulary: Vocabulary, melody: Melody, voices: int, key: Key) -> lis
     return slots
 
 
+def _shift(tops: np.ndarray, pitch: int) -> int:
+    """How far the chords under ``pitch`` are moved to sound: 0 when some chord has it on top, else
+    the nearest octave that has chords with its pitch class on top, else (a vocabulary that has
+    none) the nearest top note's distance."""
+    octaves = [k * 12 for k in sorted(range(-4, 5), key=abs)]
+    for shift in octaves:
+        if (tops == pitch - shift).any():
+            return shift
+    return int(pitch - tops[np.argmin(np.abs(tops - pitch))])
+
+
 def _cadential(vocabulary: Vocabulary, chords: np.ndarray, shift: int, key: Key, final: bool) -> np.ndarray:
     """The chords among ``chords`` fit for a cadence: root-position tonic (and, before the last
-    note, dominant) triads, a dominant seventh too; all of ``chords`` when none fits."""
+    note, dominant) triads, a dominant seventh too (with two voices, the root under the melody);
+    all of ``chords`` when none fits."""
     third = 3 if key.minor else 4
     tonic = (key.tonic, frozenset({0, third, 7}))
     dominant = ((key.tonic + 7) % 12, frozenset({0, 4, 7, 10}))
@@ -211,21 +351,27 @@ def _cadential(vocabulary: Vocabulary, chords: np.ndarray, shift: int, key: Key,
         bass = pitches[0] % 12
         for root, members in wanted:
             classes = {(p - root) % 12 for p in pitches}
-            if bass == root and classes <= members and {0, 4 if root != key.tonic else third} <= classes:
+            triad = {0, 4 if root != key.tonic else third} <= classes or len(pitches) < 3
+            if bass == root and classes <= members and triad:
                 fit.append(chord_id)
                 break
     return np.array(fit) if fit else chords
 
 
 class _ChordTable:
-    """The vocabulary's chords as one padded array, to find the moves under a held note at once."""
+    """The vocabulary's chords small enough to move under a held note (fewer notes than the lower
+    voices), as one padded array, to find the moves at once; each answer is kept, since the same
+    chords come back often."""
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
-        width = max(map(len, vocabulary.pitch_sets))
-        self.pitches = np.full((len(vocabulary.pitch_sets), width), np.nan)
-        for i, chord in enumerate(vocabulary.pitch_sets):
-            self.pitches[i, : len(chord)] = chord
-        self.sizes = np.array([len(c) for c in vocabulary.pitch_sets])
+    def __init__(self, vocabulary: Vocabulary, voices: int) -> None:
+        self.ids = np.array([i for i, c in enumerate(vocabulary.pitch_sets) if len(c) < voices], np.int64)
+        self.pitches = np.full((len(self.ids), max(1, voices - 1)), np.nan)
+        for row, i in enumerate(self.ids):
+            chord = vocabulary.pitch_sets[i]
+            self.pitches[row, : len(chord)] = chord
+        self.sizes = np.array([len(vocabulary.pitch_sets[i]) for i in self.ids])
+        self.top = np.nanmax(self.pitches, axis=1) if len(self.ids) else np.zeros(0)
+        self._known: dict[tuple[tuple[int, ...], int], np.ndarray] = {}
 
     def moves(self, lower: tuple[int, ...], held: int) -> np.ndarray:
         """Ids of the chords that may sound halfway through the melody note ``held`` over the chord
@@ -233,13 +379,17 @@ class _ChordTable:
         a step from one of the voices and none of them a note already sounding."""
         if not lower:
             return np.zeros(0, np.int64)
+        known = self._known.get((lower, held))
+        if known is not None:
+            return known
         voices = np.array(lower, dtype=float)
         distance = np.abs(self.pitches[:, :, None] - voices[None, None, :]).min(axis=2)
         present = ~np.isnan(self.pitches)
         near = np.where(present, (distance > 0) & (distance <= MOVE_RANGE), True).all(axis=1)
-        below = np.nanmax(self.pitches, axis=1) < held
-        fits = near & below & (self.sizes <= len(lower))
-        return np.flatnonzero(fits) + MARKERS
+        fits = near & (self.top < held) & (self.sizes <= len(lower))
+        found = self.ids[fits] + MARKERS
+        self._known[(lower, held)] = found
+        return found
 
 
 def _key_penalty(vocabulary: Vocabulary, key: Key) -> np.ndarray:

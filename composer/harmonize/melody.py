@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from composer.errors import InputFileError, InputLimitError
-from composer.events import Score, quarters_to_ticks
+from composer.events import Note, Score, quarters_to_ticks
 from composer.keys import MAJOR_PROFILE, MINOR_PROFILE, Key
-from composer.midi.checks import quoted_name
+from composer.midi.checks import detect_format, quoted_name
 from composer.midi.read import ReadLimits, read_score
 from composer.midi.timeline import Timeline
 
@@ -79,13 +79,7 @@ class Melody:
         :class:`InputFileError` for no notes, too many, two at once or notes off the keyboard.
         """
         found = [MelodyNote(float(o), float(d), int(p)) for o, d, p in notes]
-        if not found:
-            raise InputFileError(f"I found no notes in that melody; try {EXAMPLE}.")
-        if len(found) > MAX_MELODY_NOTES:
-            raise InputFileError(
-                f"That melody has {len(found)} notes; I harmonize up to {MAX_MELODY_NOTES}. "
-                f"Send a shorter one, like {EXAMPLE}."
-            )
+        _check_count(len(found))
         if phrase_ends is not None and len(phrase_ends) != len(found):
             raise ValueError(f"{len(phrase_ends)} phrase-end flags for {len(found)} notes")
         order = sorted(range(len(found)), key=lambda i: found[i].onset)
@@ -140,6 +134,17 @@ class Melody:
         return max(keys, key=fit)
 
 
+def _check_count(count: int) -> None:
+    """Refuse a melody of no notes or of too many."""
+    if not count:
+        raise InputFileError(f"I found no notes in that melody; try {EXAMPLE}.")
+    if count > MAX_MELODY_NOTES:
+        raise InputFileError(
+            f"That melody has {count} notes; I harmonize up to {MAX_MELODY_NOTES}. "
+            f"Send a shorter one, like {EXAMPLE}."
+        )
+
+
 def _phrase_ends(notes: Sequence[MelodyNote], long_notes: bool = True) -> list[bool]:
     """Cadences after a rest, after a long note (unless ``long_notes`` is off: a melody with
     fermatas marks its phrases itself), and at the end."""
@@ -165,22 +170,23 @@ def melody_from_score(score: Score, fermatas: Sequence[int] = ()) -> Melody:
     may also list fermata onsets in its metadata. Both end phrases, as do rests, the last note and,
     when no fermata is marked, long notes.
     """
-    by_part: dict[int, list] = {}
+    if not score.notes:
+        _check_count(0)
+    by_part: dict[int, list[Note]] = {}
     for n in score.notes:
         by_part.setdefault(n.part, []).append(n)
     top = max(by_part.values(), key=lambda ns: statistics.fmean(n.pitch for n in ns))
-    highest: dict[int, object] = {}
+    highest: dict[int, Note] = {}
     for n in top:
         tick = quarters_to_ticks(n.start)
         if tick not in highest or n.pitch > highest[tick].pitch:
             highest[tick] = n
     line = [highest[t] for t in sorted(highest)]
+    _check_count(len(line))
     notes = [(n.start, n.end - n.start, n.pitch) for n in line]
-    if len(notes) > MAX_MELODY_NOTES:  # before the phrase analysis, with the friendly message
-        Melody.from_notes(notes)
     marked = {quarters_to_ticks(float(x)) for x in score.metadata.get("fermatas", "").split()}
     flagged = [i in fermatas or quarters_to_ticks(n.start) in marked for i, n in enumerate(line)]
-    automatic = _phrase_ends([MelodyNote(o, d, p) for o, d, p in notes], not any(flagged)) if notes else []
+    automatic = _phrase_ends([MelodyNote(o, d, p) for o, d, p in notes], not any(flagged))
     ends = [f or a for f, a in zip(flagged, automatic, strict=True)]
     key_signature = time_signature = None
     if score.midi is not None:
@@ -189,7 +195,7 @@ def melody_from_score(score: Score, fermatas: Sequence[int] = ()) -> Melody:
         time_signature = timeline.time_signature_at(0)
     return Melody.from_notes(
         notes,
-        ends if notes else None,
+        ends,
         tempo=score.tempo,
         time_signature=time_signature or score.time_signature,
         key_signature=key_signature,
@@ -206,10 +212,10 @@ def read_melody_file(source: bytes | Path, name: str, limits: ReadLimits) -> Mel
             raise InputLimitError(f"{quoted_name(name)} is {size:,} bytes; the limit is {limit:,} bytes.")
         source = source.read_bytes()
     fermatas: list[int] = []
-    if not source.startswith((b"MThd", b"PK")) and b"K:" in source[:4096]:
+    if detect_format(source, name) == "abc":
         text = source.decode("utf-8", "replace")
         fermatas = abc_fermatas(text)
-        source = strip_fermatas(text).encode()
+        source = clean_abc(text).encode()
     return melody_from_score(read_score(source, limits, name=name), fermatas)
 
 
@@ -310,7 +316,7 @@ def parse_abc(text: str, limits: ReadLimits) -> Melody:
         )
     fermatas = abc_fermatas(normalized)
     try:
-        score = read_score(strip_fermatas(normalized).encode(), limits, name="melody.abc")
+        score = read_score(clean_abc(normalized).encode(), limits, name="melody.abc")
     except InputFileError as why:
         raise InputFileError(f"I could not read that melody ({_reason(why)}); try {EXAMPLE}.") from None
     return _single_line(melody_from_score(score, fermatas), score)
@@ -372,10 +378,11 @@ def abc_fermatas(text: str) -> list[int]:
     return found
 
 
-def strip_fermatas(text: str) -> str:
-    """ABC without fermata marks (music21 drops a note written ``Hd2``)."""
+def clean_abc(text: str) -> str:
+    """ABC as music21 should read a melody from it: without fermata marks (it drops a note written
+    ``Hd2``) and without quoted chord symbols and annotations (it would play ``"G"`` as a chord)."""
     body = [
-        line if _HEADER.match(line) else re.sub(r"!fermata!|\bH(?=[_=^A-Ga-g])", "", line)
+        line if _HEADER.match(line) else re.sub(r'!fermata!|\bH(?=[_=^A-Ga-g])|"[^"\n]*"', "", line)
         for line in text.split("\n")
     ]
     return "\n".join(body)

@@ -32,7 +32,7 @@ class VoiceNote:
 def split_voices(melody: Melody, decoded: Decoded, voices: int) -> list[list[VoiceNote]]:
     """The ``voices - 1`` lower voices of a decoded harmonization, highest first."""
     lines: list[list[list[float]]] = [[] for _ in range(voices - 1)]  # bottom up: [onset, end, pitch]
-    for index, middle, pitches, _level in decoded.events:
+    for index, middle, pitches in decoded.events:
         note = melody.notes[index]
         end = note.onset + note.duration
         if not middle:

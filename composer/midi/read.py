@@ -52,7 +52,7 @@ from composer.midi.checks import (
     read_midi,
 )
 from composer.midi.notes import score_from_smf
-from composer.midi.streams import OTHER_DEFAULT_TEMPO, score_from_stream, stream_to_midi
+from composer.midi.streams import OTHER_DEFAULT_TEMPO, fermata_onsets, score_from_stream, stream_to_midi
 
 __all__ = ["ReadLimits", "read_score"]
 
@@ -263,7 +263,17 @@ def _parse_file(path: str, fmt: str, source: str, limits: ReadLimits) -> Score:
     parsed = converter.parseFile(path, format=_M21_FORMATS[fmt], **keywords)
     notation = score_from_stream(parsed, source, default_tempo=OTHER_DEFAULT_TEMPO)
     midi = read_midi(stream_to_midi(parsed, notation.tempo), limits, source)
-    return score_from_smf(midi, source, quoted_name(source), notation.metadata)
+    metadata = notation.metadata | fermata_onsets(_parts_of(parsed), expand_repeats=True)
+    return score_from_smf(midi, source, quoted_name(source), metadata)
+
+
+def _parts_of(parsed: Any) -> list[Any]:
+    """The parts of a parsed score (of an opus, its first score's), or the stream itself."""
+    from music21 import stream as m21stream
+
+    if isinstance(parsed, m21stream.Opus):
+        parsed = next(iter(parsed.scores), parsed)
+    return list(parsed.getElementsByClass(m21stream.Part)) or [parsed]
 
 
 _ABC_REFERENCE = re.compile(rb"^[ \t]*X:[ \t]*(\d{1,9})[ \t]*\r?$", re.MULTILINE)

@@ -7,6 +7,7 @@ as MIDI with music21's own translation, for a user's score to be kept whole like
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import statistics
@@ -86,7 +87,7 @@ def score_from_stream(stream: Any, source: str = "", *, default_tempo: float = O
         time_signature=_first_time_signature(stream),
         dropped_drum_notes=drums,
         source=source,
-        metadata=_metadata(stream) | _fermatas(containers),
+        metadata=_metadata(stream) | fermata_onsets(containers),
     )
 
 
@@ -259,14 +260,18 @@ def _first_time_signature(stream: Any) -> tuple[int, int]:
     return 4, 4
 
 
-def _fermatas(containers: list[Any]) -> dict[str, str]:
+def fermata_onsets(containers: Sequence[Any], expand_repeats: bool = False) -> dict[str, str]:
     """Where notes under a fermata start (quarter notes, space-separated, under ``"fermatas"``): the
-    phrase ends a harmonization cadences on. MIDI has no fermatas, so they are kept here."""
+    phrase ends a harmonization cadences on. MIDI has no fermatas, so they are kept here; with
+    ``expand_repeats``, at their times with the repeats played out, as in music21's MIDI."""
     from music21 import expressions
 
     onsets = set()
     for container in containers:
         flat = container.flatten()
+        if expand_repeats:
+            with contextlib.suppress(Exception):  # repeats music21 cannot expand are written as they stand
+                flat = container.expandRepeats().flatten()
         for element in flat.notes:
             if any(isinstance(e, expressions.Fermata) for e in element.expressions):
                 onsets.add(float(flat.elementOffset(element)))
