@@ -129,7 +129,11 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the first piece (the others follow)")
     p.add_argument("--out", type=Path, help="report folder (default reports/<model name>)")
     p.add_argument("--compare", type=Path, help="a second model (the seed baseline) for extra columns")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default: the composer's)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        help="sampling temperature (default: the composer's; with --harmonize the harmonizer's)",
+    )
     p.add_argument("--top-p", type=float, help="nucleus mass on the chords (default: the composer's)")
     p.add_argument(
         "--candidates",

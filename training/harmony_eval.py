@@ -18,8 +18,7 @@ import numpy as np
 
 from composer import artifact
 from composer.artifact import Artifact
-from composer.harmonize import DEFAULT_CANDIDATES, Melody, harmonize
-from composer.sampling import DEFAULT_TEMPERATURE
+from composer.harmonize import DEFAULT_CANDIDATES, HARMONY_TEMPERATURE, Melody, harmonize
 from composer.stepper import Stepper
 from training import harmony_metrics as hm
 from training.sources import corpus_files
@@ -310,7 +309,7 @@ def harmonize_files(
         "model": str(model_path),
         "seed": seed,
         "candidates": DEFAULT_CANDIDATES if candidates is None else candidates,
-        "temperature": DEFAULT_TEMPERATURE if temperature is None else temperature,
+        "temperature": HARMONY_TEMPERATURE if temperature is None else temperature,
         "skipped": skipped,
     }
     harmonizer = model_harmonizer(model, settings["candidates"], seed, settings["temperature"])
