@@ -84,15 +84,18 @@ def test_a_v_i_cadence_is_authentic_and_v_vi_is_none():
     assert hm.cadences(voices([77, 76], [69, 67], [60, 60], [53, 48]), [1.0], C_MAJOR) == ["plagal"]
     half = voices([76, 77, 74], [67, 69, 67], [60, 60, 59], [48, 53, 55])  # ends on V
     assert hm.cadences(half, [2.0], C_MAJOR) == ["half"]
+    assert hm.cadences(voices([76, 74], [67, 67], [60, 59], [48, 55]), [1.0], C_MAJOR) == ["half"]  # I - V
     inverted = voices([76, 77, 74, 72], [67, 69, 67, 67], [60, 60, 59, 60], [48, 53, 55, 52])  # V - I6
     assert hm.cadences(inverted, [3.0], C_MAJOR) == [None]
 
 
-def test_the_chord_at_the_fermata_or_once_a_suspension_resolves_makes_the_cadence():
+def test_passing_notes_before_and_suspensions_or_moves_under_the_fermata_do_not_hide_a_cadence():
     soprano = [(0.0, 1.0, 74), (1.0, 2.0, 72)]
     alto = [(0.0, 1.0, 71), (1.0, 1.0, 65), (2.0, 1.0, 64)]  # F over the C chord, falling to E
     bass = [(0.0, 1.0, 55), (1.0, 2.0, 48)]
     assert hm.cadences([soprano, alto, bass], [1.0], C_MAJOR) == ["authentic"]
+    passing = [(0.0, 0.5, 55), (0.5, 0.5, 53), (1.0, 2.0, 48)]  # a passing F in the bass before the cadence
+    assert hm.cadences([soprano, [(0.0, 1.0, 71), (1.0, 2.0, 64)], passing], [1.0], C_MAJOR) == ["authentic"]
     walking = [(0.0, 1.0, 55), (1.0, 1.0, 48), (2.0, 1.0, 52)]  # the bass moves on under the fermata
     assert hm.cadences([soprano, [(0.0, 1.0, 71), (1.0, 2.0, 64)], walking], [1.0], C_MAJOR) == ["authentic"]
 

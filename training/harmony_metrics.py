@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -187,32 +188,35 @@ def cadence(before: Slice, final: Slice, found: key.Key) -> str | None:
     """The kind of cadence from chord ``before`` to ``final``, or None.
 
     Authentic: a root-position major chord (a dominant, seventh allowed) to a root-position triad a
-    fifth below, in whatever key the phrase has reached; plagal: a root-position chord a fourth
-    above to a root-position triad; half: any chord to a root-position major triad on the dominant
-    of the piece's key or of its relative key.
+    fifth below, in whatever key the phrase has reached; half: any chord to a root-position major
+    triad on the dominant of the piece's key or of its relative key; plagal: a root-position chord
+    a fourth above to a root-position triad.
     """
     first, last = root(before), root(final)
     if last is None or bass(final) is None or bass(final) % 12 != last:
         return None
     ending = _intervals(final, last)
-    if first is not None and bass(before) is not None and bass(before) % 12 == first:
-        leading = _intervals(before, first)
-        triad = ending <= {0, 3, 4, 7} and bool(ending & {3, 4})
-        if triad and (first - last) % 12 == 7 and 4 in leading and 3 not in leading:
-            return "authentic"
-        if triad and (first - last) % 12 == 5:
-            return "plagal"
+    triad = ending <= {0, 3, 4, 7} and bool(ending & {3, 4})
+    in_root_position = first is not None and bass(before) is not None and bass(before) % 12 == first
+    leading = _intervals(before, first) if first is not None else set()
+    if in_root_position and triad and (first - last) % 12 == 7 and 4 in leading and 3 not in leading:
+        return "authentic"
     dominants = {(found.tonic.pitchClass + 7) % 12, (found.relative.tonic.pitchClass + 7) % 12}
     if ending <= {0, 4, 7} and 4 in ending and last in dominants:
         return "half"
+    if in_root_position and triad and (first - last) % 12 == 5:
+        return "plagal"
     return None
 
 
 def cadences(texture: Texture, phrase_ends: Sequence[float], found: key.Key) -> list[str | None]:
-    """The cadence at each phrase end (the onset, in quarters, of a melody note under a fermata):
-    the chord at the last change point before it against the chord that arrives with it, or, when
-    that one makes no cadence, the chord at the last change point while the note sounds (a
-    suspension over the fermata has resolved by then)."""
+    """The cadence at each phrase end (the onset, in quarters, of a melody note under a fermata).
+
+    The chord before is the one at the last change point before the phrase end or, should a passing
+    note stand there, the one on the beat before; the chord of arrival is the one that comes with
+    the phrase end or, should a suspension stand there, the one at the last change point while the
+    note sounds. The first pair that makes a cadence decides, for every harmonization alike.
+    """
     points = change_points(texture)
     top = _sorted(texture[0]) if texture else []
     kinds = []
@@ -224,8 +228,12 @@ def cadences(texture: Texture, phrase_ends: Sequence[float], found: key.Key) -> 
         if not earlier:
             kinds.append(None)
             continue
-        before, arrival, resolved = slices(texture, [earlier[-1], t, during[-1] if during else t])
-        kinds.append(cadence(before, arrival, found) or cadence(before, resolved, found))
+        beat = max(float(math.ceil(t - TIME_TOLERANCE) - 1), earlier[0])
+        last_point, last_beat, arrival, resolved = slices(
+            texture, [earlier[-1], beat, t, during[-1] if during else t]
+        )
+        pairs = [(b, f) for f in (arrival, resolved) for b in (last_point, last_beat)]
+        kinds.append(next((k for b, f in pairs if (k := cadence(b, f, found))), None))
     return kinds
 
 
