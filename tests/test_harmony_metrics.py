@@ -194,3 +194,21 @@ def test_the_command_says_when_a_model_names_no_bach_chorale(capsys, tiny_model_
 
     assert evaluate_main([str(tiny_model_path), "--harmonize"]) == 2
     assert "no held-out Bach chorale" in capsys.readouterr().err
+
+
+def test_the_command_harmonizes_held_out_chorales_with_the_bundled_model(capsys, tmp_path):
+    import json
+    from pathlib import Path
+
+    from training.cli import evaluate_main
+
+    model = Path(__file__).parent.parent / "models" / "default.cadenza"
+    argv = [str(model), "--harmonize", "--pieces", "1", "--candidates", "2", "--out", str(tmp_path)]
+    assert evaluate_main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("| figure | model | Bach | random in-key | target | met? |")
+    assert "| melody kept | 100.0% | 100.0% | 100.0% | 100% | yes |" in printed
+    report = json.loads((tmp_path / "harmonize.json").read_text())
+    assert report["settings"]["candidates"] == 2 and report["settings"]["temperature"] == 0.5
+    assert [len(report[label]["pieces"]) for label in ("model", "bach", "random")] == [1, 1, 1]
+    assert "through `composer.harmonize.harmonize`" in (tmp_path / "harmonize.md").read_text()
