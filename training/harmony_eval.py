@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from music21 import converter, expressions, key, meter, stream
 
 from composer import artifact
 from composer.artifact import Artifact
@@ -47,11 +48,11 @@ Harmonizer = Callable[[Chorale], hm.Texture]
 """Writes the voices under a chorale's melody, top voice first."""
 
 
-def _notes(part: object, lowest: bool) -> list[hm.Note]:
+def _notes(part: stream.Part, lowest: bool) -> list[hm.Note]:
     """A part's notes with ties joined; a chord (a divided voice) gives its top note, or in the
     bass its bottom note. Grace notes, which take no time, are left out."""
     found = []
-    for item in part.stripTies().flatten().notes:  # type: ignore[attr-defined]
+    for item in part.stripTies().flatten().notes:
         duration = float(item.quarterLength)
         if duration <= 0:
             continue
@@ -62,8 +63,6 @@ def _notes(part: object, lowest: bool) -> list[hm.Note]:
 
 def read_chorale(path: Path) -> Chorale | None:
     """The chorale in ``path``, or None when it does not have exactly four parts."""
-    from music21 import converter, expressions, key, meter
-
     score = converter.parse(path)
     if len(score.parts) != 4:
         return None
