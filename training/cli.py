@@ -122,15 +122,24 @@ def evaluate_parser() -> argparse.ArgumentParser:
         formatter_class=DefaultsHelp,
     )
     p.add_argument("model", type=Path, help="the .cadenza file to evaluate")
-    p.add_argument("--pieces", type=int, default=100, help="pieces to generate")
+    p.add_argument(
+        "--pieces", type=int, default=100, help="pieces to generate (with --harmonize: most chorales)"
+    )
     p.add_argument("--length", type=int, default=500, help="notes and chords per generated piece")
     p.add_argument("--seed", type=int, default=0, help="seed of the first piece (the others follow)")
     p.add_argument("--out", type=Path, help="report folder (default reports/<model name>)")
     p.add_argument("--compare", type=Path, help="a second model (the seed baseline) for extra columns")
-    p.add_argument("--temperature", type=float, help="sampling temperature (default: the composer's)")
+    p.add_argument(
+        "--temperature",
+        type=float,
+        help="sampling temperature (default: the composer's; with --harmonize the harmonizer's)",
+    )
     p.add_argument("--top-p", type=float, help="nucleus mass on the chords (default: the composer's)")
     p.add_argument(
-        "--candidates", type=int, default=1, help="keep the likeliest of this many candidates per piece"
+        "--candidates",
+        type=int,
+        help="keep the likeliest of this many candidates per piece (default 1; with --harmonize the "
+        "harmonizer's own)",
     )
     p.add_argument(
         "--tell-apart",
@@ -143,6 +152,12 @@ def evaluate_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="instead, continue every piece in DIR (a folder, or a corpus set such as freedoom) by --length "
         "events and compare each with its own end",
+    )
+    p.add_argument(
+        "--harmonize",
+        action="store_true",
+        help="instead, harmonize the soprano lines of the held-out Bach chorales and judge them beside "
+        "Bach's own harmonizations and random in-key notes",
     )
     return p
 
@@ -180,7 +195,14 @@ def evaluate_main(argv: list[str]) -> int:
     from training.evaluate import evaluate_files
 
     try:
-        if args.continuations is not None:
+        if args.harmonize:
+            from training.harmony_eval import harmonize_files
+
+            written, table = harmonize_files(
+                args.model, args.out, args.pieces, args.candidates, args.seed, args.temperature
+            )
+            print(table)
+        elif args.continuations is not None:
             written = _continuations(args.model, args.continuations, args.out, args.length, args.seed)
         else:
             written = evaluate_files(
@@ -192,7 +214,7 @@ def evaluate_main(argv: list[str]) -> int:
                 args.seed,
                 telling=args.tell_apart,
                 sampling=_sampling(args.temperature, args.top_p),
-                candidates=args.candidates,
+                candidates=1 if args.candidates is None else args.candidates,
             )
     except (ComposerError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
