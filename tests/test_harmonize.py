@@ -295,3 +295,16 @@ def test_beam_search_keeps_the_melody_and_is_deterministic(voices, stepper, mode
     assert found == harmonize(stepper, model.vocabulary, melody, voices=voices, beam=4, seed=2)
     assert len(found.candidates) == 4 and found.log_likelihood == found.candidates[0]
     assert list(found.candidates) == sorted(found.candidates, reverse=True)
+
+
+@pytest.mark.parametrize("text", [TUNE, GAVOTTE, MINOR_JIG])
+def test_no_parallel_fifths_or_octaves(text, stepper, model):
+    # Counted by the evaluation's own counter, on the voices as split for the MIDI file. (A melody
+    # under the soprano's usual range, such as TWINKLE's G3, can leave one chord to choose from.)
+    from training.harmony_metrics import parallels
+
+    melody = parse_melody_text(text, DEFAULT_LIMITS)
+    for seed in (0, 1):
+        result = harmonize(stepper, model.vocabulary, melody, seed=seed, candidates=4)
+        texture = [[(n.onset, n.duration, n.pitch) for n in part] for part in result.parts]
+        assert parallels(texture) == {"fifths": 0, "octaves": 0}

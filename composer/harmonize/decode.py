@@ -8,7 +8,9 @@ held melody note: the event in the middle may only hold notes below the melody, 
 less from a voice it moves.
 At a phrase end the chord must be a root-position tonic or dominant triad (the tonic at the last
 note) when the vocabulary has one that fits; chords with notes outside the key are discouraged,
-not forbidden, since Bach borrows them often.
+not forbidden, since Bach borrows them often. So are chords that move two voices in parallel
+fifths or octaves from the chord before: the network learnt chords one event at a time, and left
+alone it wrote such parallels sixty times as often as Bach (15 per 100 beats against 0.24).
 
 Several candidates are drawn, each from its own seeded generator, stepping through the network
 together as one batch; each is scored by the network's own untempered log-probability of every
@@ -17,6 +19,8 @@ token drawn (forced ones too) and of ending where the melody ends, and the likel
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +35,8 @@ from composer.model.vocabulary import END, FIELDS, MARKERS, START, Vocabulary
 
 OUT_OF_KEY_PENALTY = 1.5
 """Logits taken off a chord for each of its lower notes outside the key."""
+PARALLEL_PENALTY = 12.0
+"""Logits taken off a chord for each pair of voices it moves in parallel fifths or octaves."""
 MOVE_RANGE = 2
 """How far (semitones) a lower voice may move in the middle of a melody note."""
 
@@ -62,6 +68,8 @@ class _Slot:
     """Gap id of half the note, when the lower voices may move halfway."""
     half_duration: int | None
     """Duration id of the event halfway, when there may be one."""
+    sounding: np.ndarray
+    """The allowed chords as they sound (shifted), one row of pitches a chord, lowest first."""
 
 
 class _Candidate:
@@ -110,7 +118,13 @@ def decode(
             slot = slots[piece.note]
             z = logits["pitch"][b]
             allowed = piece.moves if piece.middle else slot.chords
-            drawn = int(allowed[_draw(z[allowed] - penalty[allowed], options, piece.rng)])
+            before = _sounding(piece.result.events, melody)
+            if piece.middle:
+                after = _with_moves(vocabulary, allowed, slot.shift, piece.result.events[-1][2])
+            else:
+                after = slot.sounding
+            cost = penalty[allowed] + PARALLEL_PENALTY * _parallels(before, after)
+            drawn = int(allowed[_draw(z[allowed] - cost, options, piece.rng)])
             piece.result.log_likelihood += _log_softmax(z)[drawn]
             pitch_ids.append(drawn)
             if not piece.middle and slot.half is not None:
@@ -179,7 +193,9 @@ def beam_search(
     beam = [_Hypothesis([], 0.0, 0.0, 0)]
     for index, slot in enumerate(slots):
         pitch = np.stack([_log_softmax(logits["pitch"][h.row]) for h in beam])  # (beam, vocabulary)
-        scores = np.array([h.score for h in beam])[:, None] + pitch[:, slot.chords] - penalty[slot.chords]
+        parallel = np.stack([_parallels(_sounding(h.events, melody), slot.sounding) for h in beam])
+        cost = penalty[slot.chords][None, :] + PARALLEL_PENALTY * parallel
+        scores = np.array([h.score for h in beam])[:, None] + pitch[:, slot.chords] - cost
         best = np.argsort(-scores, axis=None, kind="stable")[:width]
         parents, picks = np.unravel_index(best, scores.shape)
         rows = [beam[p].row for p in parents]
@@ -321,9 +337,67 @@ def _slots(vocabulary: Vocabulary, melody: Melody, voices: int, key: Key) -> lis
                 vocabulary.nearest("ioi", min(max(1, gap), MAX_TICKS)),
                 half,
                 half_duration,
+                np.array([vocabulary.pitch_sets[c - MARKERS] for c in chords]).reshape(len(chords), -1)
+                + shift,
             )
         )
     return slots
+
+
+def moving_voices(current: Sequence[int], moving: Sequence[int]) -> tuple[int, ...]:
+    """Which of the lower voices (``current``, bottom up) sing the ``moving`` notes (ascending)
+    of a move under a held melody note: in order, each the voice it leaves the least far."""
+    return min(
+        itertools.combinations(range(len(current)), len(moving)),
+        key=lambda chosen: sum(abs(current[v] - p) for v, p in zip(chosen, moving, strict=True)),
+    )
+
+
+def _after_move(onset: Sequence[int], move: Sequence[int], held: int) -> list[int]:
+    """Every voice, bottom up and the melody last, once ``move`` sounds under the held melody note
+    of the onset chord ``onset``."""
+    lower = sorted(onset)[:-1]
+    moving = sorted(move)
+    for v, pitch in zip(moving_voices(lower, moving), moving, strict=True):
+        lower[v] = pitch
+    return [*lower, held]
+
+
+def _sounding(events: list[tuple[int, bool, tuple[int, ...]]], melody: Melody) -> np.ndarray | None:
+    """What every voice sings now, bottom up and the melody last (``None`` before the first chord)."""
+    if not events:
+        return None
+    note, middle, pitches = events[-1]
+    if not middle:
+        return np.array(sorted(pitches))
+    return np.array(_after_move(events[-2][2], pitches, melody.notes[note].pitch))
+
+
+def _with_moves(vocabulary: Vocabulary, moves: np.ndarray, shift: int, onset: Sequence[int]) -> np.ndarray:
+    """What every voice would sing after each of the ``moves`` under the onset chord ``onset``."""
+    held = max(onset)
+    return np.array(
+        [_after_move(onset, [p + shift for p in vocabulary.pitch_sets[m - MARKERS]], held) for m in moves]
+    ).reshape(len(moves), len(onset))
+
+
+def _parallels(before: np.ndarray | None, after: np.ndarray) -> np.ndarray:
+    """For each row of ``after`` (what every voice sings, in the order of ``before``), how many
+    pairs of voices move to it from ``before`` in parallel fifths or octaves: both voices moving the
+    same way, from a perfect fifth or octave (compound, or unison) to the same interval, as
+    ``training.harmony_metrics`` counts them."""
+    found = np.zeros(len(after))
+    if before is None or after.shape[1] != len(before):
+        return found
+    moved = np.sign(after - before[None, :])
+    for i in range(len(before)):
+        for j in range(i + 1, len(before)):
+            first = abs(int(before[j]) - int(before[i])) % 12
+            if first not in (0, 7):
+                continue
+            second = np.abs(after[:, j] - after[:, i]) % 12
+            found += (second == first) & (moved[:, i] != 0) & (moved[:, i] == moved[:, j])
+    return found
 
 
 def _shift(tops: np.ndarray, pitch: int) -> int:

@@ -8,10 +8,9 @@ leaves the least far, and the others hold on.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
-from composer.harmonize.decode import Decoded
+from composer.harmonize.decode import Decoded, moving_voices
 from composer.harmonize.melody import Melody
 
 
@@ -41,13 +40,8 @@ def split_voices(melody: Melody, decoded: Decoded, voices: int) -> list[list[Voi
                 line.append([note.onset, end, pitch])
             continue
         at = note.onset + note.duration / 2
-        current = [line[-1][2] for line in lines]
         moving = sorted(pitches)
-        best = min(
-            itertools.combinations(range(len(lines)), len(moving)),
-            key=lambda chosen: sum(abs(current[v] - p) for v, p in zip(chosen, moving, strict=True)),
-        )
-        for v, pitch in zip(best, moving, strict=True):
+        for v, pitch in zip(moving_voices([line[-1][2] for line in lines], moving), moving, strict=True):
             lines[v][-1][1] = at
             lines[v].append([at, end, pitch])
     return [[VoiceNote(on, off - on, int(p)) for on, off, p in line] for line in reversed(lines)]
