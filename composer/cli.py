@@ -24,7 +24,7 @@ from composer.generation.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sam
 from composer.settings import DEFAULT_MODEL, ComposerSettings
 
 if TYPE_CHECKING:
-    from composer.service import Composition
+    from composer.service import ComposeRequest, Composition
 
 MAX_LENGTH = 2000  # the composer's own cap (composer.service.MAX_LENGTH), kept here to stay light
 
@@ -228,41 +228,58 @@ def render_files(settings: ComposerSettings, paths: list[Path], out: Path, fmt: 
     return status
 
 
-def harmonize_melody(settings: ComposerSettings, args: argparse.Namespace) -> int:
-    """``python -m composer harmonize MELODY``: the melody as text, or the file it names."""
-    from composer.service import Composer, ComposeRequest
+def _compose(
+    settings: ComposerSettings, out: Path, request: Callable[[], ComposeRequest]
+) -> Composition | None:
+    """Make the piece ``request()`` asks for into ``out``; ``None`` once a user error is printed
+    (then ``out`` is left as it was). Warnings are printed as they come."""
+    from composer.service import Composer
 
-    source = Path(args.melody)
-    is_file = len(args.melody) < 4096 and "\n" not in args.melody and source.suffix != "" and source.exists()
-    with removed_if_left_empty(args.out):
+    with removed_if_left_empty(out):
         try:
-            if is_file:
-                check_input(source)
-            request = ComposeRequest(
-                seed=args.seed,
-                temperature=args.temperature,
-                tempo=args.tempo,
-                transpose=args.transpose,
-                instrument=args.instrument,
-                style=args.style,
-                melody=None if is_file else args.melody,
-                primer=source if is_file else None,
-                primer_name=source.name if is_file else "",
-                harmonize=True,
-                voices=args.voices,
-                audio=not args.no_audio,
-                picture=not args.no_picture,
-            )
+            asked = request()
             composer = Composer(settings, workers=1)
             try:
-                piece = composer.compose_sync(request, args.out)
+                piece = composer.compose_sync(asked, out)
             finally:
                 composer.close()
         except ComposerError as error:
             print(f"error: {error}", file=sys.stderr)
-            return 2
+            return None
     for warning in piece.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    return piece
+
+
+def harmonize_melody(settings: ComposerSettings, args: argparse.Namespace) -> int:
+    """``python -m composer harmonize MELODY``: the melody as text, or the file it names."""
+    from composer.service import ComposeRequest
+
+    source = Path(args.melody)
+    is_file = len(args.melody) < 4096 and "\n" not in args.melody and source.suffix != "" and source.exists()
+
+    def request() -> ComposeRequest:
+        if is_file:
+            check_input(source)
+        return ComposeRequest(
+            seed=args.seed,
+            temperature=args.temperature,
+            tempo=args.tempo,
+            transpose=args.transpose,
+            instrument=args.instrument,
+            style=args.style,
+            melody=None if is_file else args.melody,
+            primer=source if is_file else None,
+            primer_name=source.name if is_file else "",
+            harmonize=True,
+            voices=args.voices,
+            audio=not args.no_audio,
+            picture=not args.no_picture,
+        )
+
+    piece = _compose(settings, args.out, request)
+    if piece is None:
+        return 2
     print(
         f"Harmonized {piece.events} melody notes in {piece.voices} voices ({piece.notes} notes in all): "
         f"{piece.seconds:.0f} s of music in {piece.key} at {piece.tempo:g} bpm, seed {piece.seed}."
@@ -337,41 +354,34 @@ def _main(argv: list[str] | None) -> int:
             file=sys.stderr,
         )
         return 2
-    from composer.service import Composer, ComposeRequest
+    from composer.service import ComposeRequest
 
-    with removed_if_left_empty(args.out):
-        try:
-            primer = None
-            if args.command == "continue":
-                check_input(args.source)
-                primer = args.source
-            request = ComposeRequest(
-                length=args.length,
-                seed=args.seed,
-                temperature=args.temperature,
-                top_k=args.top_k,
-                top_p=args.top_p,
-                tempo=args.tempo,
-                key=getattr(args, "key", None),
-                transpose=args.transpose,
-                instrument=args.instrument,
-                style=args.style,
-                primer=primer,
-                primer_name=args.source.name if primer else "",
-                new_part_only=getattr(args, "new_only", False),
-                audio=not args.no_audio,
-                picture=not args.no_picture,
-            )
-            composer = Composer(settings, workers=1)
-            try:
-                piece = composer.compose_sync(request, args.out)
-            finally:
-                composer.close()
-        except ComposerError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-    for warning in piece.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    def request() -> ComposeRequest:
+        primer = None
+        if args.command == "continue":
+            check_input(args.source)
+            primer = args.source
+        return ComposeRequest(
+            length=args.length,
+            seed=args.seed,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            tempo=args.tempo,
+            key=getattr(args, "key", None),
+            transpose=args.transpose,
+            instrument=args.instrument,
+            style=args.style,
+            primer=primer,
+            primer_name=args.source.name if primer else "",
+            new_part_only=getattr(args, "new_only", False),
+            audio=not args.no_audio,
+            picture=not args.no_picture,
+        )
+
+    piece = _compose(settings, args.out, request)
+    if piece is None:
+        return 2
     what = f"{piece.events} notes and chords ({piece.notes} notes in all)"
     if piece.primer_events:
         what = (

@@ -42,7 +42,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from composer.render.audio import AudioUnavailable
+from composer.render.audio import ON_DEMAND, AudioUnavailable
 from composer.render.soundfont import effect_options, parse_quietly
 
 log = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ class LiveStream:
     def _spawn(self, cue: Cue) -> _Render:
         """Start FluidSynth on ``cue``; it renders into its pipe until the pipe is full."""
         command = [
-            *(self.binary, "-ni", "-o", "synth.dynamic-sample-loading=1", "-g", str(GAIN)),
+            *(self.binary, "-ni", *ON_DEMAND, "-g", str(GAIN)),
             *("-z", str(_PERIOD), "-r", str(SAMPLE_RATE), "-O", "float", "-T", "raw", "-E", "little"),
             *effect_options(self.soundfont, parse_quietly(cue.midi)),
             *("-F", "-", str(self.soundfont), str(cue.midi)),
