@@ -31,7 +31,8 @@ need=()
 command -v fluidsynth >/dev/null || need+=(fluidsynth)
 [ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || need+=(fluid-soundfont-gm)
 command -v redis-server >/dev/null || need+=(redis-server)
-# Opus for voice channels (discord.py encodes with it); PyNaCl and davey come from pip.
+# libopus: the Ogg Opus encoder (composer/render/opus.py) and voice channels (discord.py encodes with
+# it); PyNaCl and davey come from pip.
 /sbin/ldconfig -p 2>/dev/null | grep -q 'libopus\.so\.0' || need+=(libopus0)
 # Freedoom's game music (BSD): real-world General MIDI files for the tests and `--corpus freedoom`.
 [ -e /usr/share/games/doom/freedoom2.wad ] || need+=(freedoom)
