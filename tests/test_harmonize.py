@@ -21,6 +21,7 @@ from composer.model import artifact
 from composer.model.stepper import Stepper
 from composer.service import Composer, ComposeRequest
 from composer.settings import DEFAULT_MODEL, ComposerSettings
+from tests import midi_corpus
 
 TWINKLE = "C4 C G G A A G2 F4 F E E D D C2"
 GAVOTTE = "X:1\nT:Gavotte\nM:3/4\nL:1/8\nK:D\nA2|d2 f2 a2|b4 a2|g2 e2 c2|d4-d2|z2 f2 e2|d6|]\n"
@@ -308,3 +309,30 @@ def test_no_parallel_fifths_or_octaves(text, stepper, model):
         result = harmonize(stepper, model.vocabulary, melody, seed=seed, candidates=4)
         texture = [[(n.onset, n.duration, n.pitch) for n in part] for part in result.parts]
         assert parallels(texture) == {"fifths": 0, "octaves": 0}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tempo_ramp",
+        "pedalled_piano",
+        "general_midi_type0",
+        "hands_on_one_channel",
+        "smpte",
+        "lyrics_and_markers",
+    ],
+)
+def test_uploads_shaped_like_real_files_are_harmonized_on_their_top_line(name, composer, tmp_path):
+    # Files as sequencers and phone apps write them (tests/midi_corpus.py), checked with pretty_midi.
+    import pretty_midi
+
+    data = getattr(midi_corpus, name)()
+    (tmp_path / "in.mid").write_bytes(data)
+    melody = read_melody_file(tmp_path / "in.mid", "in.mid", DEFAULT_LIMITS)
+    request = ComposeRequest(primer=data, primer_name="in.mid", harmonize=True, audio=False, picture=False)
+    piece = composer.compose_sync(request, tmp_path / "out")
+    parts = pretty_midi.PrettyMIDI(str(piece.midi)).instruments
+    assert [p.name for p in parts] == ["Soprano", "Alto", "Tenor", "Bass"]
+    assert [n.pitch for n in sorted(parts[0].notes, key=lambda n: n.start)] == [n.pitch for n in melody.notes]
+    for lower in parts[1:]:
+        assert lower.notes and max(n.pitch for n in lower.notes) < max(n.pitch for n in parts[0].notes)
