@@ -11,6 +11,9 @@ note) when the vocabulary has one that fits; chords with notes outside the key a
 not forbidden, since Bach borrows them often. So are chords that move two voices in parallel
 fifths or octaves from the chord before: the network learnt chords one event at a time, and left
 alone it wrote such parallels sixty times as often as Bach (15 per 100 beats against 0.24).
+Under the note before a phrase that can end on the tonic, a root-position dominant is favoured,
+so phrases close with an authentic cadence more often (on held-out chorales 70% of phrase ends
+made a cadence instead of 46%; Bach's own 86%).
 
 Several candidates are drawn, each from its own seeded generator, stepping through the network
 together as one batch; each is scored by the network's own untempered log-probability of every
@@ -37,6 +40,9 @@ OUT_OF_KEY_PENALTY = 1.5
 """Logits taken off a chord for each of its lower notes outside the key."""
 PARALLEL_PENALTY = 12.0
 """Logits taken off a chord for each pair of voices it moves in parallel fifths or octaves."""
+APPROACH_BONUS = 4.0
+"""Logits added to a root-position dominant under the note before a phrase that can end on the
+tonic, so the phrase closes with an authentic cadence more often."""
 MOVE_RANGE = 2
 """How far (semitones) a lower voice may move in the middle of a melody note."""
 
@@ -70,6 +76,8 @@ class _Slot:
     """Duration id of the event halfway, when there may be one."""
     sounding: np.ndarray
     """The allowed chords as they sound (shifted), one row of pitches a chord, lowest first."""
+    bonus: np.ndarray
+    """Logits added to each allowed chord: the dominant before a phrase ends on the tonic."""
 
 
 class _Candidate:
@@ -124,6 +132,8 @@ def decode(
             else:
                 after = slot.sounding
             cost = penalty[allowed] + PARALLEL_PENALTY * _parallels(before, after)
+            if not piece.middle:
+                cost = cost - slot.bonus
             drawn = int(allowed[_draw(z[allowed] - cost, options, piece.rng)])
             piece.result.log_likelihood += _log_softmax(z)[drawn]
             pitch_ids.append(drawn)
@@ -194,7 +204,7 @@ def beam_search(
     for index, slot in enumerate(slots):
         pitch = np.stack([_log_softmax(logits["pitch"][h.row]) for h in beam])  # (beam, vocabulary)
         parallel = np.stack([_parallels(_sounding(h.events, melody), slot.sounding) for h in beam])
-        cost = penalty[slot.chords][None, :] + PARALLEL_PENALTY * parallel
+        cost = penalty[slot.chords][None, :] - slot.bonus[None, :] + PARALLEL_PENALTY * parallel
         scores = np.array([h.score for h in beam])[:, None] + pitch[:, slot.chords] - cost
         best = np.argsort(-scores, axis=None, kind="stable")[:width]
         parents, picks = np.unravel_index(best, scores.shape)
@@ -329,6 +339,11 @@ def _slots(vocabulary: Vocabulary, melody: Melody, voices: int, key: Key) -> lis
         if held and voices > 1 and not melody.phrase_ends[i]:  # a cadence chord holds still
             half = vocabulary.nearest("ioi", gap // 2)
             half_duration = vocabulary.nearest("duration", gap // 2)
+        sounding = (
+            np.array([vocabulary.pitch_sets[c - MARKERS] for c in chords]).reshape(len(chords), -1) + shift
+        )
+        closing = i + 1 < len(notes) and melody.phrase_ends[i + 1] and _in_tonic(notes[i + 1].pitch, key)
+        bonus = APPROACH_BONUS * _dominants(sounding, key) if closing else np.zeros(len(chords))
         slots.append(
             _Slot(
                 chords,
@@ -337,11 +352,25 @@ def _slots(vocabulary: Vocabulary, melody: Melody, voices: int, key: Key) -> lis
                 vocabulary.nearest("ioi", min(max(1, gap), MAX_TICKS)),
                 half,
                 half_duration,
-                np.array([vocabulary.pitch_sets[c - MARKERS] for c in chords]).reshape(len(chords), -1)
-                + shift,
+                sounding,
+                bonus,
             )
         )
     return slots
+
+
+def _in_tonic(pitch: int, key: Key) -> bool:
+    """Whether ``pitch`` belongs to the key's tonic triad (a phrase ending on it can close on I)."""
+    return (pitch - key.tonic) % 12 in {0, 3 if key.minor else 4, 7}
+
+
+def _dominants(sounding: np.ndarray, key: Key) -> np.ndarray:
+    """1 for each chord (a row of pitches, lowest first) that is a root-position dominant triad or
+    seventh of ``key``, else 0."""
+    root = (key.tonic + 7) % 12
+    classes = (sounding - root) % 12
+    fits = np.isin(classes, [0, 4, 7, 10]).all(axis=1) & (classes[:, 0] == 0) & (classes == 4).any(axis=1)
+    return fits.astype(float)
 
 
 def moving_voices(current: Sequence[int], moving: Sequence[int]) -> tuple[int, ...]:
