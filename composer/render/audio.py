@@ -33,6 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from composer.midi.smf import MidiFile
 from composer.midi.timeline import Timeline
 from composer.render.soundfont import effect_options, parse_quietly
 from composer.render.system_libsndfile import soundfile as sf
+
+if TYPE_CHECKING:
+    from composer.render.audio_stream import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -260,30 +264,26 @@ def _render_streaming(
 ) -> AudioInfo | None:
     """Render and encode at once; None when the file came out over ``max_bytes`` (the caller then
     makes it the two-pass way, which knows the length before it picks the bitrate)."""
-    from composer.render.audio_stream import StreamFailed, render_streaming
+    from composer.render import synth
+    from composer.render.audio_stream import CommandSource, LibrarySource, StreamFailed, render_streaming
 
     kbps = _choose_bitrate(fmt, bitrate_kbps, _midi_seconds(parsed) + 2.0, max_bytes)
-    command = [
-        *(binary, "-ni", *ON_DEMAND, "-g", "0.5", "-r", str(sample_rate), "-O", "float", "-T", "raw"),
-        *("-E", "little"),
-        *effects,
-        *("-F", "-", str(soundfont), str(midi)),
-    ]
     handle, name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".part")
     os.close(handle)
     part = Path(name)
     try:
         try:
+            source: FrameSource
+            if synth.available():
+                source = LibrarySource(soundfont, midi, parsed, sample_rate, not effects, timeout_s)
+            else:
+                command = [
+                    *(binary, "-ni", *ON_DEMAND, "-g", "0.5", "-r", str(sample_rate), "-O", "float"),
+                    *("-T", "raw", "-E", "little", *effects, "-F", "-", str(soundfont), str(midi)),
+                ]
+                source = CommandSource(command, timeout_s)
             done = render_streaming(
-                command,
-                part,
-                sample_rate,
-                kbps,
-                target_peak_db,
-                SILENCE_DB,
-                TAIL_SECONDS,
-                FADE_SECONDS,
-                timeout_s,
+                source, part, sample_rate, kbps, target_peak_db, SILENCE_DB, TAIL_SECONDS, FADE_SECONDS
             )
         except StreamFailed as why:
             raise AudioUnavailable(str(why)[:300]) from None

@@ -2,8 +2,10 @@
 
 The two-pass way (:func:`composer.render.audio.render_audio` with ``streaming=False``) renders the whole
 piece to a file, measures its peak, then encodes, so the encoder waits for the renderer and the
-machine's second core idles. Here FluidSynth writes raw float samples to a pipe and each block
-is encoded as it arrives, so the encode hides behind the render.
+machine's second core idles. Here FluidSynth's float samples come block by block, from its library
+in this process (:mod:`composer.render.synth`) or, where the library cannot be loaded, from the
+``fluidsynth`` command through a pipe, and each block is encoded as it arrives, so the encode
+hides behind the render.
 
 Normalising needs the peak of the whole piece, which is only known at the end. Ogg Opus carries
 an output gain in its header (RFC 7845, section 5.1: decoders must apply it), so the samples are
@@ -21,18 +23,22 @@ import subprocess
 import tempfile
 import threading
 import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
-from composer.render import opus
+from composer.midi.smf import MidiFile
+from composer.render import opus, synth
 from composer.render.audio import encoder_settings
 from composer.render.opus import OggOpusWriter, ogg_crc
 from composer.render.system_libsndfile import soundfile as sf
 
 CHANNELS = 2
+GAIN = 0.5
+"""FluidSynth's own gain (``-g``)."""
 LEVEL = 0.25
 """FluidSynth's samples are scaled by this before encoding (-12 dB): headroom for dense pieces,
 which at FluidSynth's gain of 0.5 can pass full scale; the header's gain restores the level."""
@@ -60,7 +66,7 @@ class StreamFailed(Exception):
 
 
 def render_streaming(
-    command: list[str],
+    source: FrameSource,
     target: Path,
     sample_rate: int,
     kbps: int,
@@ -68,105 +74,198 @@ def render_streaming(
     silence_db: float,
     tail_seconds: float,
     fade_seconds: float,
-    timeout_s: float,
 ) -> Streamed:
-    """Run FluidSynth ``command`` (raw little-endian float stereo on stdout), encode it as Ogg Opus
-    at ``kbps`` into ``target``, and set the header's gain so the decoded peak
-    is ``peak_db``; sound more than ``silence_db`` under the peak at the end is trimmed after
-    ``tail_seconds`` of ring-out, with a ``fade_seconds`` fade."""
+    """Encode what ``source`` renders as Ogg Opus at ``kbps`` into ``target``, and set the header's
+    gain so the decoded peak is ``peak_db``; sound more than ``silence_db`` under the peak at the
+    end is trimmed after ``tail_seconds`` of ring-out, with a ``fade_seconds`` fade."""
     window = max(1, round(sample_rate * WINDOW_SECONDS))
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors)
-        frames = None
-        try:
-            frames = _Frames(process, started + timeout_s)
-            trim = _Trim(
-                10 ** (silence_db / 20), round(tail_seconds * sample_rate), round(fade_seconds * sample_rate)
-            )
-            with _opus_file(target, sample_rate, kbps) as sink:
-                while (block := frames.take(window * 50)) is not None:
-                    block *= np.float32(LEVEL)
-                    np.clip(block, -1.0, 1.0, out=block)
-                    for ready in trim.feed(block, window):
-                        sink.write(ready)
-                for ready in trim.finish():
-                    sink.write(ready)
-            code = process.wait(timeout=max(1.0, started + timeout_s - time.perf_counter()))
-        except subprocess.TimeoutExpired as error:
-            raise StreamFailed(f"FluidSynth took longer than {timeout_s:.0f} s and was stopped") from error
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-            if frames is not None:
-                frames.close()
-            if process.stdout is not None:
-                process.stdout.close()
-        if code != 0:
-            errors.seek(0)
-            said = errors.read().decode(errors="replace").strip().splitlines()
-            raise StreamFailed(f"FluidSynth failed (exit status {code}): {said[-1] if said else 'no output'}")
+    trim = _Trim(
+        10 ** (silence_db / 20), round(tail_seconds * sample_rate), round(fade_seconds * sample_rate)
+    )
+    with source, _opus_file(target, sample_rate, kbps) as sink:
+        while (block := source.take(window * 50)) is not None:
+            block *= np.float32(LEVEL)
+            np.clip(block, -1.0, 1.0, out=block)
+            for ready in trim.feed(block, window):
+                sink.write(ready)
+        for ready in trim.finish():
+            sink.write(ready)
     if trim.peak <= 1e-7 * LEVEL:
         raise StreamFailed("FluidSynth rendered only silence")
     set_output_gain(target, peak_db - 20 * np.log10(trim.peak))
     finished = time.perf_counter()
-    return Streamed(trim.written, frames.done_at - started, finished - frames.done_at)
+    return Streamed(trim.written, source.done_at - source.started, finished - source.done_at)
 
 
-class _Frames:
-    """Reads whole stereo frames from FluidSynth's stdout.
+class FrameSource(ABC):
+    """Stereo float frames from a renderer running in its own thread.
 
-    A thread drains the pipe into a bounded queue, so FluidSynth never waits while a block is
-    being encoded: the renderer and the encoder each keep a core busy.
+    The thread puts ``(n, 2)`` float32 blocks in a bounded queue, so the renderer never waits
+    while a block is being encoded: the renderer and the encoder each keep a core busy. Used as a
+    context manager; leaving it stops the renderer and raises :class:`StreamFailed` if it failed.
     """
 
-    def __init__(self, process: subprocess.Popen, deadline: float) -> None:
-        self.deadline = deadline
-        self.pending = b""
-        self.done_at = time.perf_counter()
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.started = time.perf_counter()
+        self.deadline = self.started + timeout_s
+        self.done_at = self.started
+        self.pending = np.empty((0, CHANNELS), dtype=np.float32)
         self.ended = False
-        self.chunks: queue.Queue[bytes] = queue.Queue(maxsize=_QUEUED_CHUNKS)
-        self.reader = threading.Thread(target=self._drain, args=(process.stdout,), daemon=True)
-        self.reader.start()
+        self.failure: BaseException | None = None
+        self.stopping = threading.Event()
+        self.chunks: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=_QUEUED_CHUNKS)
+        self.thread = threading.Thread(target=self._run, daemon=True)
 
-    def _drain(self, stream: IO[bytes]) -> None:
-        """Copy the pipe into the queue; an empty chunk marks its end."""
-        while chunk := os.read(stream.fileno(), _READ_BYTES):
-            self.chunks.put(chunk)
-        self.done_at = time.perf_counter()
-        self.chunks.put(b"")
+    def __enter__(self) -> FrameSource:
+        self.thread.start()
+        return self
 
-    def close(self) -> None:
-        """Let the reading thread end (after FluidSynth has): empty the queue it may wait on."""
-        while self.reader.is_alive():
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self.stopping.set()
+        if kind is not None:
+            self.abort()
+        while self.thread.is_alive():  # it may wait on a full queue: empty it
             with contextlib.suppress(queue.Empty):
                 while True:
                     self.chunks.get_nowait()
-            self.reader.join(0.05)
+            self.thread.join(0.05)
+        self.finish()
+        if kind is None and self.failure is not None:
+            raise StreamFailed(str(self.failure)) from self.failure
+
+    def too_long(self) -> str:
+        """What a render past its time limit says."""
+        return f"FluidSynth took longer than {self.timeout_s:.0f} s and was stopped"
+
+    @abstractmethod
+    def produce(self, put: Callable[[np.ndarray], None]) -> None:
+        """Render, handing each block to ``put``; runs in the source's thread."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Stop the renderer early: the encoding side failed."""
+
+    @abstractmethod
+    def finish(self) -> None:
+        """Release what the renderer held, once its thread has ended; may set :attr:`failure`."""
+
+    def _run(self) -> None:
+        try:
+            self.produce(self._put)
+        except _Stopped:
+            pass
+        except Exception as error:  # reported to the encoding thread by __exit__
+            self.failure = error
+        self.done_at = time.perf_counter()
+        with contextlib.suppress(_Stopped):
+            self._put(None)
+
+    def _put(self, block: np.ndarray | None) -> None:
+        while not self.stopping.is_set():
+            with contextlib.suppress(queue.Full):
+                self.chunks.put(block, timeout=0.05)
+                return
+        raise _Stopped
 
     def take(self, count: int) -> np.ndarray | None:
-        """Up to ``count`` frames (``(n, 2)`` float32), None once the stream has ended."""
-        wanted = count * CHANNELS * 4
-        chunks = [self.pending]
-        have = len(self.pending)
-        while have < wanted and not self.ended:
+        """Up to ``count`` frames (a ``(n, 2)`` float32 array of its own), None once the stream
+        has ended."""
+        parts, have = [self.pending], len(self.pending)
+        while have < count and not self.ended:
             left = self.deadline - time.perf_counter()
             try:
                 chunk = self.chunks.get(timeout=max(0.01, left))
             except queue.Empty:
-                raise subprocess.TimeoutExpired("fluidsynth", 0) from None
-            if not chunk:
+                raise StreamFailed(self.too_long()) from None
+            if chunk is None:
                 self.ended = True
                 break
-            chunks.append(chunk)
+            parts.append(chunk)
             have += len(chunk)
-        data = b"".join(chunks)
-        usable = min(len(data), wanted) // (CHANNELS * 4) * (CHANNELS * 4)
-        self.pending = data[usable:]
-        if usable == 0:
+        data = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        self.pending = data[count:]
+        if not len(data):
             return None
-        return np.frombuffer(data[:usable], dtype="<f4").reshape(-1, CHANNELS).copy()
+        return data[:count].copy()
+
+
+class _Stopped(Exception):
+    """The encoding side has stopped taking frames."""
+
+
+class LibrarySource(FrameSource):
+    """FluidSynth's library rendering in this process (:mod:`composer.render.synth`)."""
+
+    def __init__(
+        self,
+        soundfont: Path,
+        midi: Path,
+        parsed: MidiFile | None,
+        sample_rate: int,
+        chorus: bool,
+        timeout_s: float,
+    ) -> None:
+        super().__init__(timeout_s)
+        self.args = (soundfont, midi, parsed, sample_rate, chorus)
+
+    def produce(self, put: Callable[[np.ndarray], None]) -> None:
+        soundfont, midi, parsed, sample_rate, chorus = self.args
+        blocks = synth.render(
+            soundfont, midi.read_bytes(), parsed, sample_rate, GAIN, chorus=chorus, deadline=self.deadline
+        )
+        try:
+            for block in blocks:
+                put(block)
+        except TimeoutError:
+            raise StreamFailed(self.too_long()) from None
+        finally:
+            blocks.close()
+
+    def abort(self) -> None:
+        """Nothing to do: the render stops at its next block, which the queue refuses."""
+
+    def finish(self) -> None:
+        """Nothing to release: the render's generator freed the synthesizer when it closed."""
+
+
+class CommandSource(FrameSource):
+    """The ``fluidsynth`` command writing raw little-endian float stereo to a pipe (``-F -``)."""
+
+    def __init__(self, command: list[str], timeout_s: float) -> None:
+        super().__init__(timeout_s)
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by finish, once the process ends)
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self.errors)
+
+    def produce(self, put: Callable[[np.ndarray], None]) -> None:
+        assert self.process.stdout is not None
+        frame = CHANNELS * 4
+        rest = b""
+        while chunk := os.read(self.process.stdout.fileno(), _READ_BYTES):
+            data = rest + chunk
+            usable = len(data) // frame * frame
+            rest = data[usable:]
+            if usable:
+                put(np.frombuffer(data[:usable], dtype="<f4").reshape(-1, CHANNELS))
+
+    def abort(self) -> None:
+        self.process.kill()
+
+    def finish(self) -> None:
+        try:
+            code = self.process.wait(timeout=max(1.0, self.deadline - time.perf_counter()))
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+            self.failure = self.failure or StreamFailed(self.too_long())
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+        if code != 0 and self.failure is None:
+            self.errors.seek(0)
+            said = self.errors.read().decode(errors="replace").strip().splitlines()
+            last = said[-1] if said else "no output"
+            self.failure = StreamFailed(f"FluidSynth failed (exit status {code}): {last}")
+        self.errors.close()
 
 
 class _Trim:

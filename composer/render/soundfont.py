@@ -101,14 +101,17 @@ def parse_quietly(midi: Path) -> MidiFile | None:
         return None
 
 
-def effect_options(soundfont: Path, midi: MidiFile | None) -> list[str]:
-    """FluidSynth options that leave out effects nobody would hear in this piece (may be empty)."""
+def chorus_needed(soundfont: Path, midi: MidiFile | None) -> bool:
+    """Whether the chorus could be heard in this piece (true whenever either file is unreadable)."""
     if midi is None:
-        return []
+        return True
     presets = chorus_presets(soundfont)
-    if presets is None or chorus_heard(midi, presets):
-        return []
-    return ["-C", "0"]
+    return presets is None or chorus_heard(midi, presets)
+
+
+def effect_options(soundfont: Path, midi: MidiFile | None) -> list[str]:
+    """``fluidsynth`` options that leave out effects nobody would hear in this piece (may be empty)."""
+    return [] if chorus_needed(soundfont, midi) else ["-C", "0"]
 
 
 def _sends(bags: list[tuple], gens: list[tuple], mods: list[tuple], first: int, last: int) -> bool:
