@@ -65,7 +65,6 @@ TAIL_SECONDS = 0.5
 READY_SECONDS = 0.5
 """Audio buffered before playback starts: FluidSynth renders it in milliseconds, and it carries the
 first reads while FluidSynth's output comes up to speed."""
-"""Ring-out kept after a piece's last sound before the next piece starts."""
 _READ_BYTES = 1 << 16
 _PERIOD = 2048
 """Samples FluidSynth writes at a time: its default, 64, costs a system call every 1.3 ms of audio."""
