@@ -59,6 +59,12 @@ def _freedoom() -> list[Path]:
     return extract_freedoom(cache_root() / "freedoom")
 
 
+def _keyboard() -> list[Path]:
+    from training.keyboard import extract_keyboard
+
+    return extract_keyboard(cache_root() / "keyboard")
+
+
 def _palestrina() -> list[Path]:
     return sorted((_root() / "palestrina").glob("*.krn"))
 
@@ -98,6 +104,15 @@ CORPUS_SETS: dict[str, CorpusSet] = {
         "BSD-3-Clause (the Freedoom project)",
         True,
         _freedoom,
+    ),
+    "keyboard": CorpusSet(
+        "music21's solo keyboard works: 10 pieces by Chopin, C. P. E. Bach, Mozart, Joplin, Clara "
+        "Schumann and Schoenberg, written out as MIDI once (tempo, both hands, dynamics)",
+        "keyboard",
+        "public domain works; encodings distributed with music21, Clara Schumann's four polonaises "
+        "typeset by Cypressdome for IMSLP under CC BY-SA 4.0 (attribution, share-alike)",
+        True,
+        _keyboard,
     ),
     "essen": CorpusSet(
         "folk songs from the Essen collection (ABC, thousands of melodies)",
