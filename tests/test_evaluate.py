@@ -175,6 +175,13 @@ def test_evaluate_command_rebuilds_the_held_out_set(tmp_path, monkeypatch, capsy
     (result,) = json.loads((tmp_path / "reports" / "other" / "report.json").read_text())["models"]
     assert result["decoding"].startswith("sampling at temperature 1.2, top-p 0.97")
     assert result["decoding"].endswith("the likeliest of 3 candidates")
+    other = ["--min-p", "0.1", "--field-temperature", "ioi=0.7", "--top-p", "1", "--out", "reports/min-p"]
+    assert main(["evaluate", "models/small.cadenza", "--pieces", "2", "--length", "40", *other]) == 0
+    (result,) = json.loads((tmp_path / "reports" / "min-p" / "report.json").read_text())["models"]
+    assert result["decoding"].startswith("sampling at temperature 0.8, ioi at 0.7, min-p 0.1 (")
+    for bad in (["--field-temperature", "chord=1"], ["--field-temperature", "ioi"], ["--min-p", "2"]):
+        assert main(["evaluate", "models/small.cadenza", *bad]) == 2
+        assert "error:" in capsys.readouterr().err
 
 
 def test_evaluate_command_refuses_a_model_without_sources(tiny_model_path, tmp_path, capsys):

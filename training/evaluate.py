@@ -158,8 +158,7 @@ def decoding(model: Artifact, sampling: SamplingOptions | None = None) -> tuple[
     if model.config.arch != "seed":
         options = sampling or SamplingOptions()
         return {"sampling": options}, (
-            f"sampling at temperature {options.temperature:g}, top-p {options.top_p:g} on the "
-            "chords, rhythm untrimmed, loop guard"
+            f"sampling at {options.describe()} (trimming the chords only), rhythm untrimmed, loop guard"
         )
     settings = {
         "sampling": SamplingOptions(top_k=1, top_p=1.0),
