@@ -60,6 +60,27 @@ class SamplingOptions:
             if not 0.05 <= value <= 3.0:
                 raise InvalidOptionError(f"{name}'s temperature must be between 0.05 and 3, not {value:g}.")
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> SamplingOptions:
+        """Options from their JSON form (an artifact's per-style defaults), checked; fields left
+        out keep their defaults."""
+        known = {name for name in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidOptionError(f"unknown sampling options: {', '.join(sorted(unknown))}.")
+        return cls(**data)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form :meth:`from_dict` reads."""
+        return {
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+            "min_p": self.min_p,
+            "typical_p": self.typical_p,
+            "field_temperatures": dict(self.field_temperatures),
+        }
+
     def temperature_of(self, name: str) -> float:
         """The temperature field ``name`` is drawn at: its own if set, else ``temperature``."""
         return float(self.field_temperatures.get(name, self.temperature))
