@@ -130,6 +130,13 @@ class ComposeRequest:
         """The sampling options of this request."""
         return SamplingOptions(self.temperature, self.top_k, self.top_p)
 
+    def sampling_for(self, style_default: SamplingOptions | None) -> SamplingOptions:
+        """The sampling to use: a request that leaves temperature, top-k and top-p at the
+        composer's defaults gets ``style_default`` (the model's measured best for the style's new
+        pieces) where there is one; any sampling option given explicitly keeps its own."""
+        asked = self.sampling
+        return style_default if style_default is not None and asked == SamplingOptions() else asked
+
 
 @dataclass(frozen=True)
 class Composition:
@@ -342,7 +349,8 @@ class Composer:
             length=request.length,
             seed=seed,
             style=vocabulary.style_id(style),
-            sampling=request.sampling,
+            # A new piece samples as measured best for its style; a continuation as asked.
+            sampling=request.sampling_for(model.sampling_for(style) if source is None else None),
             primer=encoded.rows,
             fixed=fixed,
             steering=steer,

@@ -175,6 +175,13 @@ def test_evaluate_command_rebuilds_the_held_out_set(tmp_path, monkeypatch, capsy
     (result,) = json.loads((tmp_path / "reports" / "other" / "report.json").read_text())["models"]
     assert result["decoding"].startswith("sampling at temperature 1.2, top-p 0.97")
     assert result["decoding"].endswith("the likeliest of 3 candidates")
+    other = ["--min-p", "0.1", "--field-temperature", "ioi=0.7", "--top-p", "1", "--out", "reports/min-p"]
+    assert main(["evaluate", "models/small.cadenza", "--pieces", "2", "--length", "40", *other]) == 0
+    (result,) = json.loads((tmp_path / "reports" / "min-p" / "report.json").read_text())["models"]
+    assert result["decoding"].startswith("sampling at temperature 0.8, ioi at 0.7, min-p 0.1 (")
+    for bad in (["--field-temperature", "chord=1"], ["--field-temperature", "ioi"], ["--min-p", "2"]):
+        assert main(["evaluate", "models/small.cadenza", *bad]) == 2
+        assert "error:" in capsys.readouterr().err
 
 
 def test_evaluate_command_refuses_a_model_without_sources(tiny_model_path, tmp_path, capsys):
@@ -193,3 +200,24 @@ def test_tell_apart_per_style_in_the_report(tiny_model_path, tmp_path):
     text = paths[1].read_text()
     assert "## Telling generated pieces from real ones" in text
     assert "What gives" in text
+
+
+def test_evaluation_samples_each_style_as_the_composer_does(tiny_model_path, tmp_path):
+    import shutil
+
+    from composer.generation.sampling import SamplingOptions
+    from training.evaluate import decoding, style_settings
+
+    path = shutil.copy(tiny_model_path, tmp_path / "tuned.cadenza")
+    own = SamplingOptions(temperature=1.0, top_p=1.0, min_p=0.05, field_temperatures={"ioi": 0.9})
+    artifact.set_defaults(path, sampling_by_style={"folk": own.to_dict()})
+    model = artifact.load(path)
+    settings, described = decoding(model)
+    assert style_settings(model, settings, "folk")["sampling"] == own
+    assert style_settings(model, settings, "bach")["sampling"] == SamplingOptions()
+    assert "bach: temperature 0.8, top-p 0.9; folk: temperature 1, ioi at 0.9, min-p 0.05" in described
+    # Sampling asked for on the command line applies to every style.
+    asked = SamplingOptions(temperature=1.2)
+    settings, described = decoding(model, asked)
+    assert style_settings(model, settings, "folk")["sampling"] == asked
+    assert described.startswith("sampling at temperature 1.2, top-p 0.9 (")

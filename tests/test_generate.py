@@ -48,6 +48,55 @@ def test_sampling_options_validate(bad):
         SamplingOptions(**bad)
 
 
+def test_min_p_keeps_the_chords_at_least_that_share_of_the_likeliest():
+    logits = np.log(np.array([0.5, 0.3, 0.1, 0.06, 0.04]))
+    p = probabilities(logits, SamplingOptions(temperature=1.0, top_p=1.0, min_p=0.1))
+    # The cut is 0.1 * 0.5 = 0.05: 0.06 stays, 0.04 goes, the rest renormalised.
+    np.testing.assert_allclose(p, [0.5 / 0.96, 0.3 / 0.96, 0.1 / 0.96, 0.06 / 0.96, 0.0])
+    # The cut follows the tempered distribution: at temperature 0.5 it is p**2, so 0.1**2 / 0.5**2 = 0.04
+    # is under 0.1 and goes, and 0.3**2 / 0.5**2 = 0.36 stays.
+    p = probabilities(logits, SamplingOptions(temperature=0.5, top_p=1.0, min_p=0.1))
+    assert (p > 0).tolist() == [True, True, False, False, False]
+    assert probabilities(logits, SamplingOptions(temperature=1.0, top_p=1.0, min_p=0.0)).all()
+
+
+def test_typical_sampling_keeps_the_chords_nearest_the_entropy():
+    logits = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    # Entropy 1.142 nats; surprises 0.69, 1.20, 1.90, 3.00: the second id is the most typical, then the
+    # first, then the third. A quarter of the mass keeps the second id alone (top-p would keep the first).
+    p = probabilities(logits, SamplingOptions(temperature=1.0, top_p=1.0, typical_p=0.25))
+    assert p.tolist() == [0.0, 1.0, 0.0, 0.0]
+    p = probabilities(logits, SamplingOptions(temperature=1.0, top_p=1.0, typical_p=0.5))
+    np.testing.assert_allclose(p, [0.5 / 0.8, 0.3 / 0.8, 0.0, 0.0])
+    p = probabilities(logits, SamplingOptions(temperature=1.0, top_p=1.0, typical_p=0.9))
+    assert (p > 0).tolist() == [True, True, True, False]
+
+
+def test_a_field_temperature_changes_that_field_only():
+    logits = np.array([1.0, 2.0, 1.5])
+    cold_chord = SamplingOptions(temperature=3.0, top_p=1.0, field_temperatures={"pitch": 0.05})
+    assert probabilities(logits, cold_chord)[1] > 0.99
+    cold_rhythm = SamplingOptions(temperature=3.0, top_p=1.0, field_temperatures={"ioi": 0.05})
+    assert probabilities(logits, cold_rhythm).max() < 0.45  # the chord stays hot
+    assert cold_rhythm.temperature_of("ioi") == 0.05 and cold_rhythm.temperature_of("duration") == 3.0
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        dict(min_p=-0.1),
+        dict(min_p=1.0),
+        dict(typical_p=0),
+        dict(typical_p=1.2),
+        dict(field_temperatures={"chord": 1.0}),
+        dict(field_temperatures={"ioi": 0.0}),
+    ],
+)
+def test_new_sampling_options_validate(bad):
+    with pytest.raises(InvalidOptionError):
+        SamplingOptions(**bad)
+
+
 @pytest.fixture(scope="module")
 def stepper(tiny_model_path):
     loaded = artifact.load(tiny_model_path)
@@ -113,3 +162,37 @@ def test_a_new_piece_settles_in_a_key_of_the_style():
     assert settle_key(c_major, {}, 3) == c_major  # a model without key spreads leaves it be
     again = settle_key(c_major, {"G": 0.75, "D": 0.25}, 11)
     assert again == settle_key(c_major, {"G": 0.75, "D": 0.25}, 11)  # the same seed, the same key
+
+
+def _shortfalls(stepper, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """For each field of a generated piece, how far below the likeliest value (markers aside) the
+    chosen one's logit was at every event, replaying the piece through the network."""
+    from composer.generation.generate import warm_up
+    from composer.model.vocabulary import FIELDS, MARKERS, START
+
+    logits, state = warm_up(stepper, np.full((1, 4), START, np.int32), 0)
+    gaps: dict[str, list[float]] = {name: [] for name in FIELDS}
+    for row in rows:
+        chosen = {name: row[None, i] for i, name in enumerate(FIELDS)}
+        for i, name in enumerate(FIELDS):
+            z = stepper.condition(name, logits[name], chosen)[0]
+            gaps[name].append(float(z[MARKERS:].max() - z[row[i]]))
+        logits, state = stepper.step(row[None, :], np.array([0]), state)
+    return {name: np.array(values) for name, values in gaps.items()}
+
+
+def test_field_temperatures_reach_their_own_heads(stepper):
+    # At 0.05 a field takes the likeliest value or one within a hair of it (the tiny model has near
+    # ties); at 2.5 it often takes one far below.
+    cold_rhythm = SamplingOptions(
+        temperature=2.5, top_p=1.0, field_temperatures={"duration": 0.05, "ioi": 0.05}
+    )
+    (piece,) = generate(stepper, [PieceRequest(length=60, seed=5, sampling=cold_rhythm, loop_guard=False)])
+    gaps = _shortfalls(stepper, piece.rows)
+    assert gaps["duration"].max() < 0.3 and gaps["ioi"].max() < 0.3
+    assert gaps["pitch"].max() > 1 and gaps["velocity"].max() > 1
+    cold_chord = SamplingOptions(temperature=2.5, top_p=1.0, field_temperatures={"pitch": 0.05})
+    (piece,) = generate(stepper, [PieceRequest(length=60, seed=5, sampling=cold_chord, loop_guard=False)])
+    gaps = _shortfalls(stepper, piece.rows)
+    assert gaps["pitch"].max() < 0.3
+    assert gaps["duration"].max() > 1 and gaps["ioi"].max() > 1

@@ -143,3 +143,24 @@ def test_weights_read_without_tensorflow_match_keras(tmp_path, config):
     assert direct.keys() == through_keras.keys()
     for name, arrays in through_keras.items():
         assert all(np.array_equal(a, b) for a, b in zip(arrays, direct[name], strict=True)), name
+
+
+def test_per_style_sampling_defaults_are_written_into_a_model_file(tmp_path, tiny_model_path):
+    import shutil
+    import zipfile
+
+    from composer.errors import InvalidOptionError
+    from composer.generation.sampling import SamplingOptions
+
+    path = shutil.copy(tiny_model_path, tmp_path / "tuned.cadenza")
+    assert artifact.load(path).sampling_for("folk") is None  # none recorded: the composer's defaults
+    folk = SamplingOptions(temperature=1.0, top_p=1.0, min_p=0.05, field_temperatures={"ioi": 0.9})
+    artifact.set_defaults(path, sampling_by_style={"folk": folk.to_dict()})
+    loaded = artifact.load(path)
+    assert loaded.sampling_for("folk") == folk and loaded.sampling_for("bach") is None
+    assert loaded.tempo_for("folk") == 96.0  # the other defaults stay
+    with zipfile.ZipFile(tiny_model_path) as before, zipfile.ZipFile(path) as after:
+        assert before.read("model.keras") == after.read("model.keras")
+    artifact.set_defaults(path, sampling_by_style={"folk": {"temperature": 1.0, "heat": 2}})
+    with pytest.raises(InvalidOptionError, match="heat"):
+        artifact.load(path).sampling_for("folk")

@@ -209,3 +209,37 @@ def test_candidates_keep_the_likeliest_piece(tiny_model_path, tmp_path):
     finally:
         c.close()
     assert again.midi.read_bytes() == made[4].midi.read_bytes()  # the same seed, the same choice
+
+
+def test_a_style_s_own_sampling_applies_to_new_pieces_left_at_the_defaults(tiny_model_path, tmp_path):
+    import shutil
+
+    from composer.generation.sampling import SamplingOptions
+    from composer.model import artifact
+
+    own = SamplingOptions(temperature=1.7, top_p=0.5)
+    assert ComposeRequest().sampling_for(own) == own
+    assert ComposeRequest(temperature=0.8, top_p=0.9).sampling_for(own) == own  # the defaults, spelt out
+    assert ComposeRequest(temperature=1.2).sampling_for(own) == SamplingOptions(temperature=1.2)
+    assert ComposeRequest(top_k=5).sampling_for(own) == SamplingOptions(top_k=5)
+    assert ComposeRequest().sampling_for(None) == SamplingOptions()
+
+    path = shutil.copy(tiny_model_path, tmp_path / "tuned.cadenza")
+    artifact.set_defaults(path, sampling_by_style={"folk": own.to_dict()})
+    plain, tuned = Composer(ComposerSettings(model=tiny_model_path)), Composer(ComposerSettings(model=path))
+    try:
+
+        def made(composer: Composer, name: str, **options) -> str:
+            request = ComposeRequest(length=30, seed=4, audio=False, picture=False, **options)
+            return _digest(composer.compose_sync(request, tmp_path / name).midi)
+
+        # folk's own sampling reaches its new pieces, as if asked for; bach has none and is unchanged.
+        assert made(tuned, "a", style="folk") == made(plain, "b", style="folk", temperature=1.7, top_p=0.5)
+        assert made(tuned, "c", style="folk") != made(plain, "d", style="folk")
+        assert made(tuned, "e", style="bach") == made(plain, "f", style="bach")
+        # A continuation samples as asked, whatever its style.
+        source = _user_midi(tmp_path / "phone.mid", with_drums=False).read_bytes()
+        assert made(tuned, "g", style="folk", primer=source) == made(plain, "h", style="folk", primer=source)
+    finally:
+        plain.close()
+        tuned.close()

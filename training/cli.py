@@ -8,6 +8,7 @@ import logging
 import os
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from composer.cli_parser import DefaultsHelp, OneLineParser
@@ -135,6 +136,15 @@ def evaluate_parser() -> argparse.ArgumentParser:
         help="sampling temperature (default: the composer's; with --harmonize the harmonizer's)",
     )
     p.add_argument("--top-p", type=float, help="nucleus mass on the chords (default: the composer's)")
+    p.add_argument("--min-p", type=float, help="keep chords at least this times the likeliest's probability")
+    p.add_argument("--typical-p", type=float, help="locally typical sampling's mass on the chords")
+    p.add_argument(
+        "--field-temperature",
+        action="append",
+        default=[],
+        metavar="FIELD=T",
+        help="a temperature for one field (pitch, duration, ioi, velocity) over --temperature; repeatable",
+    )
     p.add_argument(
         "--candidates",
         type=int,
@@ -176,12 +186,27 @@ def _continuations(model: Path, folder: Path, out: Path | None, length: int, see
     return [out / "continuations.json", out / "continuations.md"]
 
 
-def _sampling(temperature: float | None, top_p: float | None) -> SamplingOptions | None:
+def _sampling(args: argparse.Namespace) -> SamplingOptions | None:
     """The sampling asked for on the command line, over the composer's defaults; None if none."""
-    if temperature is None and top_p is None:
-        return None
-    defaults = SamplingOptions()
-    return SamplingOptions(temperature or defaults.temperature, defaults.top_k, top_p or defaults.top_p)
+    given = {
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "min_p": args.min_p,
+        "typical_p": args.typical_p,
+    }
+    given = {name: value for name, value in given.items() if value is not None}
+    if args.field_temperature:
+        given["field_temperatures"] = dict(_field_temperature(text) for text in args.field_temperature)
+    return replace(SamplingOptions(), **given) if given else None
+
+
+def _field_temperature(text: str) -> tuple[str, float]:
+    """``FIELD=T`` from ``--field-temperature``, as a pair."""
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise ValueError(f"--field-temperature wants FIELD=T, such as ioi=0.7, not {text!r}") from None
 
 
 def evaluate_main(argv: list[str]) -> int:
@@ -213,7 +238,7 @@ def evaluate_main(argv: list[str]) -> int:
                 args.length,
                 args.seed,
                 telling=args.tell_apart,
-                sampling=_sampling(args.temperature, args.top_p),
+                sampling=_sampling(args),
                 candidates=1 if args.candidates is None else args.candidates,
             )
     except (ComposerError, ValueError) as error:

@@ -152,14 +152,21 @@ class Made:
 def decoding(model: Artifact, sampling: SamplingOptions | None = None) -> tuple[dict, str]:
     """``PieceRequest`` settings for the model's own decoding, and a description for the report.
 
-    Our network samples with ``sampling`` (the defaults when None). The seed network is decoded
+    Our network samples with ``sampling``; when None, with each style's own defaults where the
+    model has them (:meth:`~composer.model.artifact.Artifact.sampling_for`), as the composer
+    does, else the composer's defaults (see :func:`style_settings`). The seed network is decoded
     as the tutorial did: argmax (exactly, through top-k 1), no loop guard, every note an eighth.
     """
     if model.config.arch != "seed":
-        options = sampling or SamplingOptions()
-        return {"sampling": options}, (
-            f"sampling at temperature {options.temperature:g}, top-p {options.top_p:g} on the "
-            "chords, rhythm untrimmed, loop guard"
+        described = f"sampling at {(sampling or SamplingOptions()).describe()}"
+        if sampling is None:
+            own = {s: model.sampling_for(s) for s in model.vocabulary.styles}
+            if any(own.values()):
+                described = "sampling at " + "; ".join(
+                    f"{s}: {(o or SamplingOptions()).describe()}" for s, o in own.items()
+                )
+        return {"sampling": sampling}, (
+            f"{described} (trimming the chords only), rhythm untrimmed, loop guard"
         )
     settings = {
         "sampling": SamplingOptions(top_k=1, top_p=1.0),
@@ -167,6 +174,14 @@ def decoding(model: Artifact, sampling: SamplingOptions | None = None) -> tuple[
         "fixed": model.vocabulary.steady_rhythm(TICKS_PER_QUARTER // 2),
     }
     return settings, "the seed's: argmax, every note an eighth note, no loop guard"
+
+
+def style_settings(model: Artifact, settings: dict, style: str) -> dict:
+    """``settings`` from :func:`decoding` for one style: no sampling given means the style's own
+    defaults, else the composer's."""
+    if settings.get("sampling") is not None:
+        return settings
+    return {**settings, "sampling": model.sampling_for(style) or SamplingOptions()}
 
 
 def generate_pieces(
@@ -183,7 +198,13 @@ def generate_pieces(
     settings, _ = decoding(model, sampling)
     styles = model.vocabulary.styles
     requests = [
-        PieceRequest(length=length, seed=seed + i, style=i % len(styles), **settings) for i in range(count)
+        PieceRequest(
+            length=length,
+            seed=seed + i,
+            style=i % len(styles),
+            **style_settings(model, settings, styles[i % len(styles)]),
+        )
+        for i in range(count)
     ]
     return _generate(model, stepper, requests, batch, candidates)
 
@@ -228,7 +249,12 @@ def tell_apart_figures(
         length = int(np.median([len(r) for r in real]))
         style_id = model.vocabulary.styles.index(style)
         requests = [
-            PieceRequest(length=length, seed=seed + 100_000 + i, style=style_id, **settings)
+            PieceRequest(
+                length=length,
+                seed=seed + 100_000 + i,
+                style=style_id,
+                **style_settings(model, settings, style),
+            )
             for i in range(len(real))
         ]
         made = [m.events for m in _generate(model, stepper, requests, batch, candidates)]

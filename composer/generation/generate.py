@@ -134,11 +134,11 @@ def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray], stepper: 
         return
     chosen = [pieces[b] for b in going]
     uniforms = np.array([piece.rng.random(len(FIELDS) - 1) for piece in chosen])
-    temperatures = np.array([piece.request.sampling.temperature for piece in chosen])
     drawn = {"pitch": np.array([piece.last_row[0] for piece in chosen])}
     for i, name in enumerate(FIELDS[1:]):
         if name in logits:
             z = stepper.condition(name, logits[name][going], drawn)
+            temperatures = np.array([piece.request.sampling.temperature_of(name) for piece in chosen])
             values = _draw_rhythm(_paced(z, chosen) if name == "ioi" else z, temperatures, uniforms[:, i])
             for piece, score in zip(chosen, _log_softmax_at(z, values), strict=True):
                 piece.log_likelihood += score

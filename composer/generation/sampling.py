@@ -1,4 +1,5 @@
-"""Choosing the next token from the network's logits: temperature, top-k, top-p and a loop guard.
+"""Choosing the next token from the network's logits: temperature, top-k, top-p, min-p, typical
+sampling and a loop guard.
 
 The seed took the argmax every time, which locks into a repeated note or phrase. Sampling from
 a trimmed distribution keeps variety; :func:`loop_breakers` forbids the token that would start a
@@ -7,26 +8,42 @@ third straight repetition of a short pattern, so even a low temperature cannot l
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from composer.errors import InvalidOptionError
+from composer.model.vocabulary import FIELDS
 
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.9
 """Defaults chosen by evaluation of the bundled model (models/README.md): at 0.8 and 0.9 its pieces
-keep to their key as Bach's chorales do (scale consistency 0.92), with no loops."""
+keep to their key as Bach's chorales do (scale consistency 0.92), with no loops. A model file may
+carry other defaults for a style's new pieces (``Artifact.sampling_for``): the bundled model's
+``folk`` tunes pass for O'Neill's more often with hotter chords, min-p and a cooler rhythm."""
 
 
 @dataclass(frozen=True)
 class SamplingOptions:
-    """How adventurous generation is. ``top_k=0`` and ``top_p=1`` switch those filters off."""
+    """How adventurous generation is. ``top_k=0``, ``top_p=1``, ``min_p=0`` and ``typical_p=1``
+    switch those filters off; the filters trim the chords only (see ``generate._draw_rhythm``).
+
+    ``field_temperatures`` overrides ``temperature`` for some fields by name (``pitch``,
+    ``duration``, ``ioi``, ``velocity``): a chord can be drawn hotter than its rhythm, since a hot
+    chord makes voice leading less predictable while a hot rhythm makes it busier than the music's.
+    """
 
     temperature: float = DEFAULT_TEMPERATURE
     top_k: int = 0
     top_p: float = DEFAULT_TOP_P
+    min_p: float = 0.0
+    """Keep the chords at least ``min_p`` times as likely as the likeliest (after temperature): a
+    cut that follows the model's confidence, where top-p keeps a fixed mass."""
+    typical_p: float = 1.0
+    """Locally typical sampling: keep the chords whose surprise is nearest the distribution's
+    entropy, up to this mass (Meister et al., 2023)."""
+    field_temperatures: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.temperature <= 3.0:
@@ -35,6 +52,54 @@ class SamplingOptions:
             raise InvalidOptionError(f"top_k must be between 0 (off) and 10000, not {self.top_k}.")
         if not 0.0 < self.top_p <= 1.0:
             raise InvalidOptionError(f"top_p must be above 0 and at most 1, not {self.top_p:g}.")
+        if not 0.0 <= self.min_p < 1.0:
+            raise InvalidOptionError(f"min_p must be from 0 (off) to below 1, not {self.min_p:g}.")
+        if not 0.0 < self.typical_p <= 1.0:
+            raise InvalidOptionError(f"typical_p must be above 0 and at most 1, not {self.typical_p:g}.")
+        for name, value in self.field_temperatures.items():
+            if name not in FIELDS:
+                raise InvalidOptionError(f"no field {name!r} to set a temperature for; the fields: {FIELDS}.")
+            if not 0.05 <= value <= 3.0:
+                raise InvalidOptionError(f"{name}'s temperature must be between 0.05 and 3, not {value:g}.")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> SamplingOptions:
+        """Options from their JSON form (an artifact's per-style defaults), checked; fields left
+        out keep their defaults."""
+        known = {name for name in cls.__dataclass_fields__}
+        unknown = set(data) - known
+        if unknown:
+            raise InvalidOptionError(f"unknown sampling options: {', '.join(sorted(unknown))}.")
+        return cls(**data)  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form :meth:`from_dict` reads."""
+        return {
+            "temperature": self.temperature,
+            "top_k": self.top_k,
+            "top_p": self.top_p,
+            "min_p": self.min_p,
+            "typical_p": self.typical_p,
+            "field_temperatures": dict(self.field_temperatures),
+        }
+
+    def temperature_of(self, name: str) -> float:
+        """The temperature field ``name`` is drawn at: its own if set, else ``temperature``."""
+        return float(self.field_temperatures.get(name, self.temperature))
+
+    def describe(self) -> str:
+        """A short account of the settings for reports, only what differs from off."""
+        parts = [f"temperature {self.temperature:g}"]
+        parts += [f"{name} at {value:g}" for name, value in self.field_temperatures.items()]
+        if self.top_k:
+            parts.append(f"top-k {self.top_k}")
+        if self.top_p < 1.0:
+            parts.append(f"top-p {self.top_p:g}")
+        if self.min_p > 0.0:
+            parts.append(f"min-p {self.min_p:g}")
+        if self.typical_p < 1.0:
+            parts.append(f"typical-p {self.typical_p:g}")
+        return ", ".join(parts)
 
 
 def probabilities(
@@ -43,14 +108,15 @@ def probabilities(
     banned: Iterable[int] = (),
     boost: dict[int, float] | None = None,
 ) -> np.ndarray:
-    """The distribution to draw from: logits scaled, banned ids removed, then top-k and top-p applied.
+    """The distribution to draw the chord from: logits scaled by the chord's temperature, banned ids
+    removed, then top-k, min-p, typical and top-p applied in that order.
 
     ``boost`` adds to the logits of some ids before scaling (used to steer towards an ending).
     """
     z = np.asarray(logits, dtype=np.float64).copy()
     for token, amount in (boost or {}).items():
         z[token] += amount
-    z /= options.temperature
+    z /= options.temperature_of("pitch")
     banned = list(banned)
     if banned:
         z[banned] = -np.inf
@@ -60,6 +126,11 @@ def probabilities(
     z -= z.max()
     p = np.exp(z)
     p /= p.sum()
+    if options.min_p > 0.0:
+        p = np.where(p >= options.min_p * p.max(), p, 0.0)
+        p /= p.sum()
+    if options.typical_p < 1.0:
+        p = _typical(p, options.typical_p)
     if options.top_p < 1.0:
         # Sort only the ids that can matter: those within 1e-4 of the likeliest one, unless they
         # do not reach the nucleus mass. Same result as sorting all, a third of the time for a
@@ -74,6 +145,20 @@ def probabilities(
         trimmed[keep] = p[keep]
         p = trimmed / trimmed.sum()
     return p
+
+
+def _typical(p: np.ndarray, mass: float) -> np.ndarray:
+    """``p`` kept to its most typical ids: those whose surprise (-log p) is nearest the entropy,
+    taken in that order until they hold ``mass`` (the last one that crosses it included)."""
+    live = np.flatnonzero(p > 0)
+    logs = np.log(p[live])
+    entropy = -(p[live] * logs).sum()
+    order = live[np.argsort(np.abs(-logs - entropy), kind="stable")]
+    cumulative = np.cumsum(p[order])
+    keep = order[: int(np.searchsorted(cumulative, mass)) + 1]
+    trimmed = np.zeros_like(p)
+    trimmed[keep] = p[keep]
+    return trimmed / trimmed.sum()
 
 
 def draw(p: np.ndarray, rng: np.random.Generator) -> int:

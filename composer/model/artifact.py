@@ -22,6 +22,7 @@ import numpy as np
 
 from composer import events
 from composer.errors import ModelError
+from composer.generation.sampling import SamplingOptions
 from composer.model.network import ModelConfig
 from composer.model.vocabulary import Vocabulary
 
@@ -64,6 +65,13 @@ class Artifact:
         their own tempo: the overall one)."""
         return float(self.defaults.get("tempo_by_style", {}).get(style, self.default_tempo))
 
+    def sampling_for(self, style: str) -> SamplingOptions | None:
+        """The sampling measured best for new pieces of ``style`` (``sampling_by_style`` in the
+        defaults, set after evaluation with :func:`set_defaults`); None where the model has none,
+        and the composer's defaults apply."""
+        found = self.defaults.get("sampling_by_style", {}).get(style)
+        return None if found is None else SamplingOptions.from_dict(found)
+
     def keys_for(self, style: str) -> dict[str, float]:
         """How the training pieces of ``style`` spread over keys (name -> share); empty for models
         from before this was recorded."""
@@ -104,6 +112,24 @@ def save(
             archive.writestr("artifact.json", json.dumps(document, indent=1))
             archive.write(keras_path, "model.keras")
         os.replace(partial, path)
+    return path
+
+
+def set_defaults(path: str | Path, **defaults: object) -> Path:
+    """Add to or replace entries of a model file's ``defaults`` (such as ``sampling_by_style``,
+    chosen by evaluation after training); the network is copied byte for byte. The file is
+    replaced whole or not at all."""
+    path = Path(path)
+    document = read_document(path)
+    document["defaults"] = {**document.get("defaults", {}), **defaults}
+    partial = path.with_name(path.name + ".partial")
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(partial, "w") as archive:
+        for info in source.infolist():
+            if info.filename == "artifact.json":
+                archive.writestr(info, json.dumps(document, indent=1))
+            else:
+                archive.writestr(info, source.read(info))
+    os.replace(partial, path)
     return path
 
 
