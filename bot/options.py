@@ -182,7 +182,9 @@ class ContinueOptions(commands.FlagConverter):
         default=None, description="Beats a minute, 20-300 (default: the piece's own)"
     )
     temperature: float = commands.flag(
-        default=None, description=f"Lower is safer, higher wilder: 0.05-3, default {DEFAULT_TEMPERATURE:g}"
+        default=None,
+        description=f"Lower is safer, higher wilder: 0.05-3 (default {DEFAULT_TEMPERATURE:g} "
+        "or the model's own for the style)",
     )
     seed: commands.Range[int, 0, SEED_LIMIT - 1] = commands.flag(
         default=None, description="The same seed and options make the same music again"

@@ -79,13 +79,12 @@ def _options(p: argparse.ArgumentParser, facts: ModelFacts) -> None:
     p.add_argument(
         "--top-p",
         type=_sampling("top_p", float),
-        default=DEFAULT_TOP_P,
-        help="nucleus sampling mass (1: off)",
+        help=f"nucleus sampling mass, 1: off (default: the model's for the style, else {DEFAULT_TOP_P:g})",
     )
     _settings(p, facts)
 
 
-def _common(p: argparse.ArgumentParser, temperature: float = DEFAULT_TEMPERATURE) -> None:
+def _common(p: argparse.ArgumentParser, temperature: float | None = None) -> None:
     """Where the files go, the seed and the temperature: options of every command that composes."""
     p.add_argument("--out", type=Path, default=Path("out"), help="folder for the files")
     p.add_argument("--seed", type=int, help="same seed and options, same piece (default: random, printed)")
@@ -93,7 +92,8 @@ def _common(p: argparse.ArgumentParser, temperature: float = DEFAULT_TEMPERATURE
         "--temperature",
         type=_sampling("temperature", float),
         default=temperature,
-        help="lower is safer, higher wilder (0.05-3)",
+        help="lower is safer, higher wilder (0.05-3)"
+        + ("" if temperature else f" (default: the model's for the style, else {DEFAULT_TEMPERATURE:g})"),
     )
 
 

@@ -29,7 +29,7 @@ from composer.generation.batcher import Batcher
 from composer.generation.generate import Generated, PieceRequest, best_candidate
 from composer.generation.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
 from composer.generation.steering import steering, texture_of
-from composer.harmonize import harmonize
+from composer.harmonize import HARMONY_TEMPERATURE, harmonize
 from composer.harmonize.melody import parse_melody_text, read_melody_file
 from composer.keys import Key, detect_key, parse_key, settle_key, shift_between
 from composer.midi import arrange
@@ -56,9 +56,11 @@ class ComposeRequest:
 
     length: int = 500
     seed: int | None = None
-    temperature: float = DEFAULT_TEMPERATURE
+    temperature: float | None = None
+    """None: the model's own sampling for the style (:meth:`sampling_for`), else 0.8."""
     top_k: int = 0
-    top_p: float = DEFAULT_TOP_P
+    top_p: float | None = None
+    """None: as with ``temperature``; 0.9 where the temperature is given."""
     tempo: float | None = None
     key: str | None = None
     transpose: int = 0
@@ -127,15 +129,19 @@ class ComposeRequest:
 
     @property
     def sampling(self) -> SamplingOptions:
-        """The sampling options of this request."""
-        return SamplingOptions(self.temperature, self.top_k, self.top_p)
+        """The sampling options this request asks for, the composer's defaults for those it leaves out."""
+        return SamplingOptions(
+            DEFAULT_TEMPERATURE if self.temperature is None else self.temperature,
+            self.top_k,
+            DEFAULT_TOP_P if self.top_p is None else self.top_p,
+        )
 
     def sampling_for(self, style_default: SamplingOptions | None) -> SamplingOptions:
-        """The sampling to use: a request that leaves temperature, top-k and top-p at the
-        composer's defaults gets ``style_default`` (the model's measured best for the style's new
-        pieces) where there is one; any sampling option given explicitly keeps its own."""
-        asked = self.sampling
-        return style_default if style_default is not None and asked == SamplingOptions() else asked
+        """The sampling to use: a request that gives no temperature, top-k or top-p gets
+        ``style_default`` (the model's measured best for the style's new pieces) where there is
+        one; a request that gives any of them samples as asked."""
+        unset = self.temperature is None and self.top_k == 0 and self.top_p is None
+        return style_default if style_default is not None and unset else self.sampling
 
 
 @dataclass(frozen=True)
@@ -466,7 +472,7 @@ class Composer:
             voices=request.voices,
             style=model.vocabulary.style_id(style),
             seed=seed,
-            temperature=request.temperature,
+            temperature=HARMONY_TEMPERATURE if request.temperature is None else request.temperature,
             candidates=self.settings.harmony_candidates,
         )
         lap("generate")

@@ -95,10 +95,11 @@ def test_the_bots_own_length_cap_applies_on_top():
 
 
 def test_request_options_leave_out_defaults_and_spell_the_key_short():
-    request = ComposeRequest(
-        length=300, key="c# minor", seed=7, temperature=DEFAULT_TEMPERATURE, instrument="violin"
-    )
+    request = ComposeRequest(length=300, key="c# minor", seed=7, top_k=0, instrument="violin")
     assert request_options(request) == {"length": 300, "key": "C#m", "seed": 7, "instrument": "violin"}
+    # a temperature given is kept even at the composer's default: left out, the style's own applies
+    asked = ComposeRequest(length=300, temperature=DEFAULT_TEMPERATURE)
+    assert request_options(asked) == {"length": 300, "temperature": DEFAULT_TEMPERATURE}
 
 
 # -- job queue --------------------------------------------------------------------------------

@@ -209,7 +209,8 @@ def test_help_shows_defaults_and_the_models_styles(capsys, tiny_model_path):
     with pytest.raises(SystemExit):
         main(["compose", "--help", "--model", str(tiny_model_path)])
     shown = " ".join(capsys.readouterr().out.split())
-    assert "(default: 0.8)" in shown and "(default: 0.9)" in shown and "(default: 500)" in shown
+    assert "(default: the model's for the style, else 0.8)" in shown and "(default: 500)" in shown
+    assert "(default: the model's for the style, else 0.9)" in shown
     assert "trained with: bach, folk" in shown
     assert "notes and chords, 1-2000 (2000 make about" in shown
 

@@ -219,7 +219,8 @@ def test_a_style_s_own_sampling_applies_to_new_pieces_left_at_the_defaults(tiny_
 
     own = SamplingOptions(temperature=1.7, top_p=0.5)
     assert ComposeRequest().sampling_for(own) == own
-    assert ComposeRequest(temperature=0.8, top_p=0.9).sampling_for(own) == own  # the defaults, spelt out
+    spelt_out = SamplingOptions(temperature=0.8, top_p=0.9)
+    assert ComposeRequest(temperature=0.8, top_p=0.9).sampling_for(own) == spelt_out  # asked for, so kept
     assert ComposeRequest(temperature=1.2).sampling_for(own) == SamplingOptions(temperature=1.2)
     assert ComposeRequest(top_k=5).sampling_for(own) == SamplingOptions(top_k=5)
     assert ComposeRequest().sampling_for(None) == SamplingOptions()
