@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import mido
 import numpy as np
 import pytest
 import soundfile as sf
@@ -16,7 +17,7 @@ from composer.midi.smf import parse_smf
 from composer.render import synth
 from composer.render.audio import AudioUnavailable, find_soundfont, render_audio
 from composer.render.audio_stream import CommandSource, LibrarySource, StreamFailed, render_streaming
-from tests.midi_corpus import CORPUS
+from tests.midi_corpus import CORPUS, melody, save, timed
 
 pytestmark = pytest.mark.skipif(
     shutil.which("fluidsynth") is None or not synth.available() or find_soundfont(None) is None,
@@ -56,6 +57,31 @@ def test_the_library_renders_what_the_command_renders(name: str, soundfont: Path
     midi.write_bytes(CORPUS[name]())
     ours, theirs = by_library(soundfont, midi), by_command(soundfont, midi)
     assert ours.shape == theirs.shape and len(ours) > 0  # silent alike where FluidSynth's reader gives up
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("ticks_per_beat", [24, 96])
+def test_a_coarse_file_with_hundreds_of_tempo_changes_renders_the_same(
+    ticks_per_beat: int, soundfont: Path, tmp_path: Path
+) -> None:
+    """FluidSynth's player rounds its position to whole ticks and milliseconds at every tempo
+    change; over 600 changes at a coarse resolution that drifts far from the tempo map's own
+    times, so the render must follow the player, not the map."""
+    mid = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
+    changes = [
+        (i * ticks_per_beat // 4, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(60 + i * 37 % 140)))
+        for i in range(600)
+    ]
+    mid.tracks.append(timed(changes))
+    mid.tracks.append(timed(melody(count=300, step=ticks_per_beat // 2)))
+    midi = tmp_path / "rubato.mid"
+    midi.write_bytes(save(mid))
+    ours = np.concatenate(
+        list(synth.render(soundfont, midi.read_bytes(), parse_smf(midi.read_bytes()), 48000, 0.5))
+    )
+    raw = subprocess.run(command(soundfont, midi, "-r", "48000"), capture_output=True, check=True).stdout
+    theirs = np.frombuffer(raw, dtype="<f4").reshape(-1, 2)
+    assert ours.shape == theirs.shape and len(ours) > 48000 * 30
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-9)
 
 

@@ -11,10 +11,10 @@ does there: tempo maps, running status, SMPTE division, whatever a sequencer wro
 driven by the synthesizer's sample timer, which FluidSynth runs once per 64-sample block, but a
 note it starts during a longer write is mixed from the start of that write; the command writes 64
 samples at a time, so its notes start on the right block. Writing 64 samples a call from Python
-would cost more than the process does. So the render writes one block at a time only around the
-moments the file has messages (read from the file with :mod:`composer.midi.timeline`, with a margin
-for rounding) and long stretches between them: sample for sample the command's output, at a few
-thousand calls a piece instead of tens of thousands.
+would cost more than the process does. So before each write the render asks the player which tick
+it is at and at what tempo, and writes at once as many blocks as surely pass before the file's
+next message (one block when the next message is close): sample for sample the command's output,
+at a few thousand calls a piece instead of tens of thousands.
 
 Where the library cannot be loaded, :func:`available` is false and callers run the command.
 """
@@ -33,22 +33,22 @@ from pathlib import Path
 import numpy as np
 
 from composer.midi.smf import MidiFile
-from composer.midi.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
 BLOCK = 64
 """FluidSynth's internal block (``FLUID_BUFSIZE``): its timers and its player run once per block."""
-MARGIN_BLOCKS = 3
-"""Blocks written one at a time on each side of a message's moment: the player's own rounding of
-ticks to milliseconds to samples never moves a message by more than one."""
+SAFETY_TICKS = 2
+SAFETY_SECONDS = 0.003
+"""How much sooner than the tempo says the player may send its next message: it rounds its
+position to the nearest tick, counts whole milliseconds, and moves on a block at a time."""
 LONGEST_WRITE = 8192
 """Frames in one call where nothing happens: large enough that the calls cost nothing, small
 enough that the encoder gets the samples as they come."""
 _PLAYING = 1
 """``FLUID_PLAYER_PLAYING``"""
 _FAILED = -1
-_ERR, _WARN = 1, 2
+_ERR = 1
 _LOG = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.c_char_p, ctypes.c_void_p)
 
 
@@ -98,6 +98,8 @@ def _library() -> ctypes.CDLL | None:
         "fluid_player_add_mem": ([pointer, ctypes.c_char_p, ctypes.c_size_t], integer),
         "fluid_player_play": ([pointer], integer),
         "fluid_player_get_status": ([pointer], integer),
+        "fluid_player_get_current_tick": ([pointer], integer),
+        "fluid_player_get_midi_tempo": ([pointer], integer),
         "fluid_set_log_function": ([integer, _LOG, pointer], pointer),
     }
     try:
@@ -155,7 +157,8 @@ def render(
         player = lib.new_fluid_player(synth)
         if lib.fluid_player_add_mem(player, midi, len(midi)) == _FAILED or lib.fluid_player_play(player):
             raise SynthFailed(f"FluidSynth could not play the MIDI file: {_said.last or 'unreadable'}")
-        yield from _blocks(lib, synth, player, _busy_blocks(parsed, sample_rate), deadline)
+        division = parsed.division if parsed is not None else 0
+        yield from _blocks(lib, synth, player, _message_ticks(parsed), division, sample_rate, deadline)
         if _said.last:
             log.info("FluidSynth reported while playing: %s", _said.last)
     finally:
@@ -166,46 +169,54 @@ def render(
         lib.delete_fluid_settings(settings)
 
 
-def _busy_blocks(parsed: MidiFile | None, sample_rate: int) -> np.ndarray | None:
-    """The sorted, distinct 64-sample blocks near which the player sends something to the
-    synthesizer (every message and every track's end); None when the file could not be read
-    here, and then every block is written alone."""
-    if parsed is None:
+def _message_ticks(parsed: MidiFile | None) -> np.ndarray | None:
+    """The sorted, distinct ticks at which the player sends something to the synthesizer (every
+    message and every track's end); None when the file could not be read here or counts SMPTE
+    time, and then every block is written alone."""
+    if parsed is None or parsed.smpte:
         return None
     ticks = [tick for track in parsed.tracks for tick, _ in track.messages]
     ticks += [track.end for track in parsed.tracks]
-    seconds = Timeline.of(parsed).seconds(np.unique(np.asarray(ticks, dtype=np.int64)))
-    centres = np.floor(seconds * sample_rate / BLOCK).astype(np.int64)
-    spread = np.arange(-MARGIN_BLOCKS, MARGIN_BLOCKS + 1)
-    return np.unique((centres[:, None] + spread[None, :]).ravel())
+    return np.unique(np.asarray(ticks, dtype=np.int64))
 
 
 def _blocks(
-    lib: ctypes.CDLL, synth: int, player: int, busy: np.ndarray | None, deadline: float
+    lib: ctypes.CDLL,
+    synth: int,
+    player: int,
+    ticks: np.ndarray | None,
+    division: int,
+    sample_rate: int,
+    deadline: float,
 ) -> Iterator[np.ndarray]:
-    """Write blocks until the player stops: one 64-sample block per call at and around busy
-    blocks and after the last (the player stops once the last notes have died away, which it
-    checks block by block), up to :data:`LONGEST_WRITE` frames per call between them."""
+    """Write blocks until the player stops: as many at once as surely pass before the player's
+    next message (from the tick the player is at and the tempo it plays, so rounding cannot add
+    up over a long tempo map), one at a time otherwise and after the last message (the player
+    stops once the last notes have died away, which it checks block by block)."""
     write, status = lib.fluid_synth_write_float, lib.fluid_player_get_status
+    current_tick, tempo = lib.fluid_player_get_current_tick, lib.fluid_player_get_midi_tempo
     longest = LONGEST_WRITE // BLOCK
     buffer = np.empty((LONGEST_WRITE, 2), dtype=np.float32)
     starts = [ctypes.c_void_p(buffer.ctypes.data + b * BLOCK * 8) for b in range(longest)]
     handle, zero, one, two = ctypes.c_void_p(synth), ctypes.c_int(0), ctypes.c_int(1), ctypes.c_int(2)
     sizes = [ctypes.c_int(n * BLOCK) for n in range(longest + 1)]
-    block, next_busy = 0, 0
+    blocks_a_second = sample_rate / BLOCK
+    started = False  # the player reads its file in the first block, and may stop there
     while status(player) == _PLAYING:
         if time.perf_counter() > deadline:
             raise TimeoutError("FluidSynth's render ran past its deadline")
         filled = 0
         while filled < longest and status(player) == _PLAYING:
-            while busy is not None and next_busy < len(busy) and busy[next_busy] < block:
-                next_busy += 1
-            if busy is None or next_busy == len(busy) or busy[next_busy] == block:
-                run = 1
-            else:
-                run = min(longest - filled, int(busy[next_busy]) - block)
+            run = 1
+            if ticks is not None and started:
+                now = current_tick(player)
+                following = int(np.searchsorted(ticks, now, side="right"))
+                if following < len(ticks):
+                    tick_seconds = tempo(player) / 1e6 / division
+                    sure = (ticks[following] - now - SAFETY_TICKS) * tick_seconds - SAFETY_SECONDS
+                    run = max(1, min(longest - filled, int(sure * blocks_a_second)))
             if write(handle, sizes[run], starts[filled], zero, two, starts[filled], one, two):
                 raise SynthFailed(f"FluidSynth could not render: {_said.last or 'no reason given'}")
             filled += run
-            block += run
+            started = True
         yield buffer[: filled * BLOCK].copy()
