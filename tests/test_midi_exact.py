@@ -174,6 +174,25 @@ def test_loudness_carries_over_the_seam(composer, tmp_path):
         assert abs(end - start) <= 4, (velocity, end, start)
 
 
+def test_after_a_loud_ending_the_new_part_settles_at_the_pieces_usual_loudness(composer, tmp_path):
+    """A soft piece that ends loud: the new part starts as loud as the ending, then goes on about as
+    loud as the piece is over its last half-minute (here all of it)."""
+    soft = midi_corpus.melody(count=48, velocity=40)
+    loud = midi_corpus.melody(count=16, velocity=105, start=48 * 240)
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    mid.tracks.append(midi_corpus.timed([*soft, *loud]))
+    _, out = continue_bytes(composer, midi_corpus.save(mid), tmp_path, length=80)
+    pm = pretty_midi.PrettyMIDI(io.BytesIO(out))
+    old, new = (sorted(inst.notes, key=lambda n: n.start) for inst in pm.instruments)
+    assert max(n.end for n in old) < 30 and len(new) >= 48
+    usual = sum(n.velocity for n in old) / len(old)
+    ending = sum(n.velocity for n in old[-16:]) / 16
+    opening = sum(n.velocity for n in new[:16]) / 16
+    settled = [n.velocity for n in new[32:]]
+    assert abs(opening - ending) <= 4, (opening, ending)
+    assert abs(sum(settled) / len(settled) - usual) <= 8 < ending - usual, (settled, usual, ending)
+
+
 def test_drums_stay_in_the_file_and_the_user_is_told(composer, tmp_path):
     piece, out = continue_bytes(composer, midi_corpus.general_midi_type0(), tmp_path)
     mid = mido.MidiFile(file=io.BytesIO(out))

@@ -28,7 +28,11 @@ from composer.midi.write import (
 )
 
 SEAM_NOTES = 16
-"""How many notes either side of the seam set the loudness the new part is matched to."""
+"""How many notes either side of the seam set the loudness the new part starts at."""
+SETTLE_NOTES = 16
+"""Over how many notes after those the new part moves to the piece's usual loudness."""
+LEVEL_SECONDS = 30.0
+"""The stretch at the end of the piece whose mean loudness is its usual loudness."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def continuation(
     channel = main_channel(source)
     state = channel_state(source.midi, channel, start_tick)
     bpm = tempo or timeline.tempo_at(start_tick)
-    new_notes = _match_loudness(source.notes, notes_from_events(events, start=start))
+    new_notes = _match_loudness(source.notes, notes_from_events(events, start=start), timeline)
     if program is None:
         program = state.get(PROGRAM_CHANGE, 0)
     if new_part_only:
@@ -130,11 +134,21 @@ def continuation(
     return Arrangement(midi, notes, played, start, bpm, program)
 
 
-def _match_loudness(before: Sequence[Note], after: list[Note]) -> list[Note]:
-    """``after`` made as loud at its start as ``before`` is at its end (same shape, shifted)."""
+def _match_loudness(before: Sequence[Note], after: list[Note], timeline: Timeline) -> list[Note]:
+    """``after`` made as loud at its start as ``before`` is at its end, then as loud as ``before``
+    is over its last half-minute (the same shape, shifted): a piece that ends on a loud final
+    chord is picked up at that loudness, and goes on at the loudness it is usually played at."""
     if not before or not after:
         return after
-    ending = sorted(before, key=lambda n: n.start)[-SEAM_NOTES:]
-    opening = sorted(after, key=lambda n: n.start)[:SEAM_NOTES]
-    shift = round(fmean(n.velocity for n in ending) - fmean(n.velocity for n in opening))
-    return [replace(n, velocity=max(1, min(127, n.velocity + shift))) for n in after]
+    before = sorted(before, key=lambda n: n.start)
+    after = sorted(after, key=lambda n: n.start)
+    seam = fmean(n.velocity for n in before[-SEAM_NOTES:]) - fmean(n.velocity for n in after[:SEAM_NOTES])
+    seconds = timeline.seconds_at([n.start for n in before])
+    recent = [n.velocity for n, t in zip(before, seconds, strict=True) if t >= seconds[-1] - LEVEL_SECONDS]
+    level = fmean(recent) - fmean(n.velocity for n in after)
+    shifted = []
+    for i, n in enumerate(after):
+        settled = min(1.0, max(0.0, (i - SEAM_NOTES + 1) / (SETTLE_NOTES + 1)))
+        shift = round((1 - settled) * seam + settled * level)
+        shifted.append(replace(n, velocity=max(1, min(127, n.velocity + shift))))
+    return shifted
