@@ -4,7 +4,7 @@ libsndfile encodes Opus at libopus' highest complexity (10) and offers no way to
 96 kbit/s the lowest complexity, 0, costs a third of the encoder's CPU time and its coding error is
 as small: ``bench/opus_complexity.py`` encodes the same renders at 10, 5, 3 and 0 and compares the
 decoded files with what went in, band by band (complexity 0's error in any third-octave band is
-within 0.6 dB of complexity 10's, as 5's is within 0.5) and over 20 ms segments (the worst 5% of
+within 0.6 dB of complexity 10's, as 5's is within 0.7) and over 20 ms segments (the worst 5% of
 segments as clean at every setting). Below complexity 5 libopus skips its pitch pre-filter and
 some of its analysis, which buys little at this bitrate. Encoding is the largest share of a
 piece's CPU after FluidSynth itself.
