@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from composer.events import Event
+from composer.generation.sampling import SamplingOptions
 from composer.model import artifact
 from composer.model.network import ModelConfig
 from tests.conftest import scale_piece
@@ -182,6 +183,16 @@ def test_evaluate_command_rebuilds_the_held_out_set(tmp_path, monkeypatch, capsy
     for bad in (["--field-temperature", "chord=1"], ["--field-temperature", "ioi"], ["--min-p", "2"]):
         assert main(["evaluate", "models/small.cadenza", *bad]) == 2
         assert "error:" in capsys.readouterr().err
+    # --keep-for writes the options measured into the model as the style's own for new pieces.
+    keep = ["--min-p", "0.1", "--top-p", "1", "--keep-for", "bach", "--out", "reports/kept"]
+    assert main(["evaluate", "models/small.cadenza", "--pieces", "2", "--length", "40", *keep]) == 0
+    kept = artifact.load(tmp_path / "models" / "small.cadenza").sampling_for("bach")
+    assert kept == SamplingOptions(top_p=1.0, min_p=0.1)
+    assert main(["evaluate", "models/small.cadenza", "--temperature", "1.1", "--keep-for", "folk"]) == 2
+    assert "no style 'folk'; it has bach" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["evaluate", "models/small.cadenza", "--keep-for", "bach"])  # nothing to keep
+    assert "give them too" in capsys.readouterr().err
 
 
 def test_evaluate_command_refuses_a_model_without_sources(tiny_model_path, tmp_path, capsys):

@@ -164,6 +164,12 @@ def evaluate_parser() -> argparse.ArgumentParser:
         "events and compare each with its own end",
     )
     p.add_argument(
+        "--keep-for",
+        metavar="STYLE",
+        help="after the report, write the sampling options given here into MODEL as STYLE's own for "
+        "new pieces (what the composer uses when a request gives none)",
+    )
+    p.add_argument(
         "--harmonize",
         action="store_true",
         help="instead, harmonize the soprano lines of the held-out Bach chorales and judge them beside "
@@ -200,6 +206,23 @@ def _sampling(args: argparse.Namespace) -> SamplingOptions | None:
     return replace(SamplingOptions(), **given) if given else None
 
 
+def _check_style(model: Path, style: str) -> None:
+    """Refuse ``--keep-for STYLE`` before evaluating when the model has no such style."""
+    from composer.model import artifact
+
+    styles = artifact.read_document(model).get("vocabulary", {}).get("styles", [])
+    if style not in styles:
+        raise ValueError(f"--keep-for: the model has no style {style!r}; it has {', '.join(styles)}")
+
+
+def _keep_sampling(model: Path, style: str, sampling: SamplingOptions) -> Path:
+    """Write ``sampling`` into ``model`` as ``style``'s own for new pieces (``evaluate --keep-for``)."""
+    from composer.model import artifact
+
+    kept = artifact.read_document(model).get("defaults", {}).get("sampling_by_style", {})
+    return artifact.set_defaults(model, sampling_by_style={**kept, style: sampling.to_dict()})
+
+
 def _field_temperature(text: str) -> tuple[str, float]:
     """``FIELD=T`` from ``--field-temperature``, as a pair."""
     name, _, value = text.partition("=")
@@ -214,12 +237,20 @@ def evaluate_main(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
     if args.pieces < 1 or args.length < 1:
         evaluate_parser().error("--pieces and --length must be at least 1")
+    given = (args.temperature, args.top_p, args.min_p, args.typical_p, *args.field_temperature)
+    if args.keep_for is not None and (
+        args.harmonize or args.continuations is not None or all(v is None for v in given)
+    ):
+        evaluate_parser().error("--keep-for keeps the sampling options of a plain evaluation: give them too")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _import_tensorflow_quietly()
     from composer.errors import ComposerError
     from training.evaluate import evaluate_files
 
     try:
+        sampling = _sampling(args)
+        if args.keep_for is not None:
+            _check_style(args.model, args.keep_for)
         if args.harmonize:
             from training.harmony_eval import harmonize_files
 
@@ -238,9 +269,11 @@ def evaluate_main(argv: list[str]) -> int:
                 args.length,
                 args.seed,
                 telling=args.tell_apart,
-                sampling=_sampling(args),
+                sampling=sampling,
                 candidates=1 if args.candidates is None else args.candidates,
             )
+            if sampling is not None and args.keep_for is not None:
+                written.append(_keep_sampling(args.model, args.keep_for, sampling))
     except (ComposerError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
