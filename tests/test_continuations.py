@@ -35,6 +35,12 @@ def test_compare_piece_against_its_own_end_and_the_seam():
     assert all(row["continuation"].values())  # the same tune, 20 steps softer: within 25%
     assert all(row["itself"].values())
     assert row["seam"] == pytest.approx(-20)
+    measures = row["measures"]
+    assert measures["velocity"] == pytest.approx(70 / 90) and measures["same_key"] > 0.95
+    assert measures["onsets_per_second"] == pytest.approx(1.0, rel=0.1)
+    slower = compare_piece(piece, melody(90, 20, 1.0, 60, 90))  # half the onsets a second
+    assert not slower["continuation"]["onsets_per_second"]
+    assert slower["measures"]["onsets_per_second"] == pytest.approx(0.5, rel=0.1)
 
 
 def test_the_command_writes_the_report(tiny_model_path, tmp_path, capsys):
@@ -49,4 +55,5 @@ def test_the_command_writes_the_report(tiny_model_path, tmp_path, capsys):
     text = (out / "continuations.md").read_text()
     assert "| same key (pitch-class overlap ≥ 0.75) |" in text
     assert text.count(".mid |") == 3
+    assert "×) |" in text  # each piece's figures as multiples of its own
     assert "loudness jump at the seam" in text

@@ -79,6 +79,15 @@ def texture(notes: Sequence[Timed]) -> dict[str, float]:
     }
 
 
+def measures(a: dict, b: dict) -> dict[str, float]:
+    """What :func:`agreement` judges, as numbers: the pitch-class overlap, and each other figure of
+    ``a`` as a multiple of ``b``'s (so a miss says which way it went)."""
+    found = {"same_key": float(metrics.histogram_overlap(a["pitch_classes"], b["pitch_classes"]))}
+    for key in ("onsets_per_second", "notes_per_onset", "pitch_span", "velocity"):
+        found[key] = float(a[key] / max(abs(b[key]), 1e-9))
+    return found
+
+
 def agreement(a: dict, b: dict) -> dict[str, bool]:
     """Whether two stretches of music agree on each figure."""
     found = {"same_key": bool(metrics.histogram_overlap(a["pitch_classes"], b["pitch_classes"]) >= SAME_KEY)}
@@ -98,7 +107,10 @@ def compare_piece(original: list[Timed], new: list[Timed]) -> dict:
     end = max(n.start for n in original) + 1e-6
     tail = last_seconds(original, end, WINDOW_SECONDS)
     before = last_seconds(original, end - WINDOW_SECONDS, WINDOW_SECONDS)
-    row: dict = {"continuation": agreement(texture(new), texture(tail))}
+    row: dict = {
+        "continuation": agreement(texture(new), texture(tail)),
+        "measures": measures(texture(new), texture(tail)),
+    }
     if before:
         row["itself"] = agreement(texture(tail), texture(before))
     ending = sorted(original, key=lambda n: n.start)[-SEAM_NOTES:]
@@ -154,6 +166,16 @@ def summary(rows: Sequence[dict]) -> dict:
     return found
 
 
+def _mark(row: dict, key: str) -> str:
+    """One cell of a piece's row: yes or no, and the number judged (rows from before it was kept
+    have none)."""
+    mark = "yes" if row["continuation"][key] else "no"
+    value = row.get("measures", {}).get(key)
+    if value is None:
+        return mark
+    return f"{mark} ({value:.2f})" if key == "same_key" else f"{mark} ({value:.2f}×)"
+
+
 def markdown(result: dict) -> str:
     """The report: the table of shares, the seam, and a row per piece."""
     lines = [
@@ -180,10 +202,13 @@ def markdown(result: dict) -> str:
     )
     lines += [
         "",
+        "Per piece: whether the new part agrees, with the pitch-class overlap for the key and the new "
+        "part's figure as a multiple of the piece's for the others.",
+        "",
         "| piece | " + " | ".join(key for _, key in FIGURES) + " | seam |",
         "|---|" + "---|" * (len(FIGURES) + 1),
     ]
     for row in result["pieces"]:
-        marks = ["yes" if row["continuation"][key] else "no" for _, key in FIGURES]
+        marks = [_mark(row, key) for _, key in FIGURES]
         lines.append(f"| {row['piece']} | " + " | ".join(marks) + f" | {row['seam']:+.1f} |")
     return "\n".join(lines) + "\n"
