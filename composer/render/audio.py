@@ -39,7 +39,7 @@ import numpy as np
 
 from composer.midi.smf import MidiFile
 from composer.midi.timeline import Timeline
-from composer.render.soundfont import effect_options, parse_quietly
+from composer.render.soundfont import chorus_needed, effect_options, parse_quietly
 from composer.render.system_libsndfile import soundfile as sf
 
 if TYPE_CHECKING:
@@ -275,7 +275,8 @@ def _render_streaming(
         try:
             source: FrameSource
             if synth.available():
-                source = LibrarySource(soundfont, midi, parsed, sample_rate, not effects, timeout_s)
+                chorus = chorus_needed(soundfont, parsed)
+                source = LibrarySource(soundfont, midi, parsed, sample_rate, chorus, timeout_s)
             else:
                 command = [
                     *(binary, "-ni", *ON_DEMAND, "-g", "0.5", "-r", str(sample_rate), "-O", "float"),
