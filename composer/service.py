@@ -360,6 +360,7 @@ class Composer:
             primer=encoded.rows,
             fixed=fixed,
             steering=steer,
+            outlines=vocabulary.outlines,
         )
         candidates = [
             self._batcher.submit(replace(piece, candidate=c)) for c in range(self.settings.candidates)

@@ -7,9 +7,10 @@ import pytest
 
 from composer.errors import InvalidOptionError
 from composer.generation.generate import PieceRequest, end_window, generate
-from composer.generation.sampling import SamplingOptions, draw, loop_breakers, probabilities
+from composer.generation.sampling import SamplingOptions, draw, loop_breakers, motion_bias, probabilities
 from composer.model import artifact
 from composer.model.stepper import Stepper
+from composer.model.vocabulary import MARKERS, Vocabulary
 
 
 def test_top_k_and_top_p_trim_the_distribution():
@@ -90,11 +91,31 @@ def test_a_field_temperature_changes_that_field_only():
         dict(typical_p=1.2),
         dict(field_temperatures={"chord": 1.0}),
         dict(field_temperatures={"ioi": 0.0}),
+        dict(leans={"alto_step": 1.0}),
+        dict(leans={"bass_step": 9.0}),
     ],
 )
 def test_new_sampling_options_validate(bad):
     with pytest.raises(InvalidOptionError):
         SamplingOptions(**bad)
+
+
+def test_motion_bias_leans_each_chord_by_how_its_lines_move():
+    vocabulary = Vocabulary(
+        pitch_sets=((48, 64, 72), (48, 60, 67, 71), (50, 65, 74), (53, 69), (60,)), durations=(4,), iois=(4,)
+    )
+    outlines = vocabulary.outlines
+    assert outlines[MARKERS:].tolist() == [[48, 72], [48, 71], [50, 74], [53, 69], [60, 60]]
+    leans = {"bass_repeat": -1.0, "bass_step": 0.25, "top_step": 0.5}
+    bias = motion_bias(outlines, MARKERS, leans)  # after C-E-C: bass 48, top 72
+    assert bias[:MARKERS].tolist() == [0.0] * MARKERS  # markers are never leaned
+    # itself: bass repeats (-1); C-G-B: bass repeats, top 72 -> 71 a step (-1 + 0.5);
+    # D-F-D: bass 48 -> 50 a step, top 72 -> 74 a step; F-A: leaps; C alone: a leap in both
+    assert bias[MARKERS:].tolist() == [-1.0, -0.5, 0.75, 0.0, 0.0]
+    assert motion_bias(outlines, 0, leans).tolist() == [0.0] * len(outlines)  # after the start
+    options = SamplingOptions(leans=leans)
+    assert SamplingOptions.from_dict(options.to_dict()) == options
+    assert "bass repeat -1" in options.describe() and "top step +0.5" in options.describe()
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +200,26 @@ def _shortfalls(stepper, rows: np.ndarray) -> dict[str, np.ndarray]:
             gaps[name].append(float(z[MARKERS:].max() - z[row[i]]))
         logits, state = stepper.step(row[None, :], np.array([0]), state)
     return {name: np.array(values) for name, values in gaps.items()}
+
+
+def test_leans_reach_the_chords(tiny_model_path, stepper):
+    """A strong lean against a repeated bass, with the vocabulary's outlines, takes the tiny
+    model's repeated basses away; without the outlines the lean cannot act."""
+    outlines = artifact.load(tiny_model_path).vocabulary.outlines
+
+    def repeats(**options) -> float:
+        rows = [
+            generate(stepper, [PieceRequest(length=80, seed=seed, loop_guard=False, **options)])[0].rows
+            for seed in range(4)
+        ]
+        basses = [outlines[r[:, 0], 0] for r in rows]
+        return float(np.mean([np.mean(np.diff(b) == 0) for b in basses]))
+
+    leaned = SamplingOptions(temperature=1.0, top_p=1.0, leans={"bass_repeat": -5.0})
+    plain = SamplingOptions(temperature=1.0, top_p=1.0)
+    assert repeats(sampling=plain, outlines=outlines) > 0.05
+    assert repeats(sampling=leaned, outlines=outlines) < 0.2 * repeats(sampling=plain, outlines=outlines)
+    assert repeats(sampling=leaned) == repeats(sampling=plain)
 
 
 def test_field_temperatures_reach_their_own_heads(stepper):

@@ -146,6 +146,13 @@ def evaluate_parser() -> argparse.ArgumentParser:
         help="a temperature for one field (pitch, duration, ioi, velocity) over --temperature; repeatable",
     )
     p.add_argument(
+        "--lean",
+        action="append",
+        default=[],
+        metavar="NAME=W",
+        help="W logits for each chord whose line moves so (bass_repeat, bass_step, top_step); repeatable",
+    )
+    p.add_argument(
         "--candidates",
         type=int,
         help="keep the likeliest of this many candidates per piece (default 1; with --harmonize the "
@@ -203,6 +210,8 @@ def _sampling(args: argparse.Namespace) -> SamplingOptions | None:
     given = {name: value for name, value in given.items() if value is not None}
     if args.field_temperature:
         given["field_temperatures"] = dict(_field_temperature(text) for text in args.field_temperature)
+    if args.lean:
+        given["leans"] = dict(_lean(text) for text in args.lean)
     return replace(SamplingOptions(), **given) if given else None
 
 
@@ -223,6 +232,15 @@ def _keep_sampling(model: Path, style: str, sampling: SamplingOptions) -> Path:
     return artifact.set_defaults(model, sampling_by_style={**kept, style: sampling.to_dict()})
 
 
+def _lean(text: str) -> tuple[str, float]:
+    """``NAME=W`` from ``--lean``, as a pair."""
+    name, _, value = text.partition("=")
+    try:
+        return name.strip(), float(value)
+    except ValueError:
+        raise ValueError(f"--lean wants NAME=W, such as bass_step=0.25, not {text!r}") from None
+
+
 def _field_temperature(text: str) -> tuple[str, float]:
     """``FIELD=T`` from ``--field-temperature``, as a pair."""
     name, _, value = text.partition("=")
@@ -237,7 +255,7 @@ def evaluate_main(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
     if args.pieces < 1 or args.length < 1:
         evaluate_parser().error("--pieces and --length must be at least 1")
-    given = (args.temperature, args.top_p, args.min_p, args.typical_p, *args.field_temperature)
+    given = (args.temperature, args.top_p, args.min_p, args.typical_p, *args.field_temperature, *args.lean)
     if args.keep_for is not None and (
         args.harmonize or args.continuations is not None or all(v is None for v in given)
     ):

@@ -202,6 +202,7 @@ def generate_pieces(
             length=length,
             seed=seed + i,
             style=i % len(styles),
+            outlines=model.vocabulary.outlines,
             **style_settings(model, settings, styles[i % len(styles)]),
         )
         for i in range(count)
@@ -253,6 +254,7 @@ def tell_apart_figures(
                 length=length,
                 seed=seed + 100_000 + i,
                 style=style_id,
+                outlines=model.vocabulary.outlines,
                 **style_settings(model, settings, style),
             )
             for i in range(len(real))

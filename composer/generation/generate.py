@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from composer.generation.sampling import SamplingOptions, draw, loop_breakers, probabilities
+from composer.generation.sampling import SamplingOptions, draw, loop_breakers, motion_bias, probabilities
 from composer.generation.steering import Balance, Steering
 from composer.model.stepper import State, Stepper
 from composer.model.vocabulary import END, FIELDS, MARKERS, START
@@ -39,6 +39,8 @@ class PieceRequest:
     """Leans the chords towards a piece being continued (:mod:`composer.generation.steering`)."""
     candidate: int = 0
     """Which of several candidates for the same seed this is (0: the piece the seed alone gives)."""
+    outlines: np.ndarray | None = field(default=None, repr=False)
+    """``Vocabulary.outlines``: needed when the sampling has leans."""
 
 
 @dataclass
@@ -214,6 +216,8 @@ def _choose_pitch(piece: Progress, logits: np.ndarray) -> int | None:
         banned |= loop_breakers(piece.pitches)
     if piece.balance is not None:
         logits = logits + piece.balance.bias()
+    if options.leans and request.outlines is not None and piece.pitches:
+        logits = logits + motion_bias(request.outlines, piece.pitches[-1], options.leans)
     p = probabilities(logits, options, banned, boost)
     if not np.isfinite(p).all() or p.sum() == 0:  # everything banned: relax the loop guard
         p = probabilities(logits, options, set(range(MARKERS)) - ({END} if count >= earliest else set()))

@@ -1,5 +1,5 @@
 """Choosing the next token from the network's logits: temperature, top-k, top-p, min-p, typical
-sampling and a loop guard.
+sampling, a voice-leading lean and a loop guard.
 
 The seed took the argmax every time, which locks into a repeated note or phrase. Sampling from
 a trimmed distribution keeps variety; :func:`loop_breakers` forbids the token that would start a
@@ -16,6 +16,9 @@ import numpy as np
 from composer.errors import InvalidOptionError
 from composer.model.vocabulary import FIELDS
 
+LEANS = ("bass_repeat", "bass_step", "top_step")
+"""A chord whose lowest note repeats the previous chord's, whose lowest note moves by one or two
+semitones, and whose highest note moves by one or two."""
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.9
 """Defaults chosen by evaluation of the bundled model (models/README.md): at 0.8 and 0.9 its pieces
@@ -44,6 +47,9 @@ class SamplingOptions:
     """Locally typical sampling: keep the chords whose surprise is nearest the distribution's
     entropy, up to this mass (Meister et al., 2023)."""
     field_temperatures: Mapping[str, float] = field(default_factory=dict)
+    leans: Mapping[str, float] = field(default_factory=dict)
+    """Logits added to each chord by how it moves from the one before (:data:`LEANS`): a network
+    whose bass repeats and leaps more than its music's can be leaned towards stepwise lines."""
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.temperature <= 3.0:
@@ -61,6 +67,11 @@ class SamplingOptions:
                 raise InvalidOptionError(f"no field {name!r} to set a temperature for; the fields: {FIELDS}.")
             if not 0.05 <= value <= 3.0:
                 raise InvalidOptionError(f"{name}'s temperature must be between 0.05 and 3, not {value:g}.")
+        for name, value in self.leans.items():
+            if name not in LEANS:
+                raise InvalidOptionError(f"no lean {name!r}; the leans: {', '.join(LEANS)}.")
+            if not -5.0 <= value <= 5.0:
+                raise InvalidOptionError(f"the {name} lean must be from -5 to 5 logits, not {value:g}.")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> SamplingOptions:
@@ -81,6 +92,7 @@ class SamplingOptions:
             "min_p": self.min_p,
             "typical_p": self.typical_p,
             "field_temperatures": dict(self.field_temperatures),
+            "leans": dict(self.leans),
         }
 
     def temperature_of(self, name: str) -> float:
@@ -99,6 +111,7 @@ class SamplingOptions:
             parts.append(f"min-p {self.min_p:g}")
         if self.typical_p < 1.0:
             parts.append(f"typical-p {self.typical_p:g}")
+        parts += [f"{name.replace('_', ' ')} {value:+g}" for name, value in self.leans.items()]
         return ", ".join(parts)
 
 
@@ -159,6 +172,22 @@ def _typical(p: np.ndarray, mass: float) -> np.ndarray:
     trimmed = np.zeros_like(p)
     trimmed[keep] = p[keep]
     return trimmed / trimmed.sum()
+
+
+def motion_bias(outlines: np.ndarray, previous: int, leans: Mapping[str, float]) -> np.ndarray:
+    """The logits :attr:`SamplingOptions.leans` add to every id after chord id ``previous``;
+    ``outlines`` holds each id's lowest and highest note (``Vocabulary.outlines``), markers far
+    below any note so that they are never leaned."""
+    bass, top = outlines[:, 0], outlines[:, 1]
+    bass_move, top_move = np.abs(bass - bass[previous]), np.abs(top - top[previous])
+    bias = np.zeros(len(outlines))
+    if outlines[previous, 0] < 0:  # after a marker there is no line to lead
+        return bias
+    bias += leans.get("bass_repeat", 0.0) * (bass_move == 0)
+    bias += leans.get("bass_step", 0.0) * ((bass_move >= 1) & (bass_move <= 2))
+    bias += leans.get("top_step", 0.0) * ((top_move >= 1) & (top_move <= 2))
+    bias[outlines[:, 0] < 0] = 0.0
+    return bias
 
 
 def draw(p: np.ndarray, rng: np.random.Generator) -> int:

@@ -55,6 +55,9 @@ class Vocabulary:
         for i, chord in enumerate(self.pitch_sets):
             padded[i, : len(chord)] = chord
         object.__setattr__(self, "_chord_matrix", padded)
+        outlines = np.full((len(self.pitch_sets) + MARKERS, 2), -1000, dtype=np.int64)
+        outlines[MARKERS:] = [(min(chord), max(chord)) for chord in self.pitch_sets]
+        object.__setattr__(self, "_outlines", outlines)
 
     @classmethod
     def build(
@@ -80,6 +83,12 @@ class Vocabulary:
             iois=tuple(sorted(iois)),
             styles=tuple(styles),
         )
+
+    @property
+    def outlines(self) -> np.ndarray:
+        """Each pitch id's lowest and highest note, ``(ids, 2)``, markers far below any note: what
+        :func:`composer.generation.sampling.motion_bias` compares one chord with the next by."""
+        return self._outlines  # type: ignore[attr-defined]
 
     @property
     def sizes(self) -> dict[str, int]:
