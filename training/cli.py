@@ -208,10 +208,13 @@ def _sampling(args: argparse.Namespace) -> SamplingOptions | None:
         "typical_p": args.typical_p,
     }
     given = {name: value for name, value in given.items() if value is not None}
-    if args.field_temperature:
-        given["field_temperatures"] = dict(_field_temperature(text) for text in args.field_temperature)
-    if args.lean:
-        given["leans"] = dict(_lean(text) for text in args.lean)
+    named = (
+        ("field_temperatures", "--field-temperature", args.field_temperature, "FIELD=T, such as ioi=0.7"),
+        ("leans", "--lean", args.lean, "NAME=W, such as bass_step=0.25"),
+    )
+    for option, flag, texts, example in named:
+        if texts:
+            given[option] = dict(_named_value(flag, text, example) for text in texts)
     return replace(SamplingOptions(), **given) if given else None
 
 
@@ -232,22 +235,13 @@ def _keep_sampling(model: Path, style: str, sampling: SamplingOptions) -> Path:
     return artifact.set_defaults(model, sampling_by_style={**kept, style: sampling.to_dict()})
 
 
-def _lean(text: str) -> tuple[str, float]:
-    """``NAME=W`` from ``--lean``, as a pair."""
+def _named_value(flag: str, text: str, example: str) -> tuple[str, float]:
+    """``NAME=VALUE`` from a repeatable option such as ``--lean``, as a pair."""
     name, _, value = text.partition("=")
     try:
         return name.strip(), float(value)
     except ValueError:
-        raise ValueError(f"--lean wants NAME=W, such as bass_step=0.25, not {text!r}") from None
-
-
-def _field_temperature(text: str) -> tuple[str, float]:
-    """``FIELD=T`` from ``--field-temperature``, as a pair."""
-    name, _, value = text.partition("=")
-    try:
-        return name.strip(), float(value)
-    except ValueError:
-        raise ValueError(f"--field-temperature wants FIELD=T, such as ioi=0.7, not {text!r}") from None
+        raise ValueError(f"{flag} wants {example}, not {text!r}") from None
 
 
 def evaluate_main(argv: list[str]) -> int:

@@ -39,7 +39,7 @@ import numpy as np
 
 from composer.midi.smf import MidiFile
 from composer.midi.timeline import Timeline
-from composer.render.soundfont import chorus_needed, effect_options, parse_quietly
+from composer.render.soundfont import CHORUS_OFF, chorus_needed, parse_quietly
 from composer.render.system_libsndfile import soundfile as sf
 
 if TYPE_CHECKING:
@@ -189,7 +189,8 @@ def render_audio(
     _check_soundfont(Path(soundfont))
     _check_encoder(fmt)
     parsed = parse_quietly(midi_path)
-    effects = effect_options(Path(soundfont), parsed)
+    chorus = chorus_needed(Path(soundfont), parsed)
+    effects = [] if chorus else [*CHORUS_OFF]
     if streaming and fmt == "ogg":
         streamed = _render_streaming(
             binary,
@@ -203,7 +204,7 @@ def render_audio(
             max_bytes,
             timeout_s,
             parsed,
-            effects,
+            chorus,
         )
         if streamed is not None:
             return streamed
@@ -260,7 +261,7 @@ def _render_streaming(
     max_bytes: int,
     timeout_s: float,
     parsed: MidiFile | None,
-    effects: list[str],
+    chorus: bool,
 ) -> AudioInfo | None:
     """Render and encode at once; None when the file came out over ``max_bytes`` (the caller then
     makes it the two-pass way, which knows the length before it picks the bitrate)."""
@@ -275,12 +276,12 @@ def _render_streaming(
         try:
             source: FrameSource
             if synth.available():
-                chorus = chorus_needed(soundfont, parsed)
                 source = LibrarySource(soundfont, midi, parsed, sample_rate, chorus, timeout_s)
             else:
                 command = [
                     *(binary, "-ni", *ON_DEMAND, "-g", "0.5", "-r", str(sample_rate), "-O", "float"),
-                    *("-T", "raw", "-E", "little", *effects, "-F", "-", str(soundfont), str(midi)),
+                    *("-T", "raw", "-E", "little", *([] if chorus else CHORUS_OFF)),
+                    *("-F", "-", str(soundfont), str(midi)),
                 ]
                 source = CommandSource(command, timeout_s)
             done = render_streaming(

@@ -109,9 +109,13 @@ def chorus_needed(soundfont: Path, midi: MidiFile | None) -> bool:
     return presets is None or chorus_heard(midi, presets)
 
 
+CHORUS_OFF = ("-C", "0")
+"""The ``fluidsynth`` options that leave the chorus out."""
+
+
 def effect_options(soundfont: Path, midi: MidiFile | None) -> list[str]:
     """``fluidsynth`` options that leave out effects nobody would hear in this piece (may be empty)."""
-    return [] if chorus_needed(soundfont, midi) else ["-C", "0"]
+    return [] if chorus_needed(soundfont, midi) else [*CHORUS_OFF]
 
 
 def _sends(bags: list[tuple], gens: list[tuple], mods: list[tuple], first: int, last: int) -> bool:
