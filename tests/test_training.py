@@ -195,6 +195,19 @@ def test_fine_tuning_extends_the_vocabulary_and_starts_where_the_base_stopped(ti
     assert set(base.vocabulary.pitch_sets) < set(tuned.vocabulary.pitch_sets)
 
 
+def test_a_model_fine_tuned_on_its_own_sets_lists_each_licence_once(tiny_model_path):
+    from training.corpora import corpus_set
+    from training.train import _licences
+
+    base = artifact.load(tiny_model_path)
+    bach = corpus_set("bach").to_dict("bach")
+    mine = {"name": "mine", "description": "a folder", "licence": "the owner's"}
+    base = replace(base, training={"sources": {"licences": [bach, mine]}})
+    listed = _licences(["bach", "oneill"], base)
+    assert [entry["name"] for entry in listed] == ["bach", "oneill", "mine"]
+    assert _licences(["oneill"], None) == [corpus_set("oneill").to_dict("oneill")]
+
+
 def test_transplanted_network_predicts_as_the_base_did(tiny_model_path):
 
     from composer.model.network import build_model

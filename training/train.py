@@ -27,6 +27,7 @@ from training.sources import Piece, collect, styles_of
 if TYPE_CHECKING:
     import keras
 
+    from composer.model.artifact import Artifact
     from training.resume import RunState
 
 log = logging.getLogger(__name__)
@@ -164,8 +165,7 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
         "sources": {
             "corpus": list(options.corpus),
             "midi_dirs": [str(d) for d in options.midi_dirs],
-            "licences": [corpus_set(name).to_dict(name) for name in options.corpus]
-            + (base.training.get("sources", {}).get("licences", []) if base is not None else []),
+            "licences": _licences(options.corpus, base),
         },
         "fine_tuned_from": None
         if base is None
@@ -203,6 +203,14 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     defaults = dataset.tempo_defaults(pieces) | dataset.key_defaults(train_pieces) | {"program": 0}
     path = artifact.save(target, model, vocabulary, options.model, training=training, defaults=defaults)
     return TrainReport(path, training)
+
+
+def _licences(corpus: Sequence[str], base: Artifact | None) -> list[dict]:
+    """The licence of every set this model learnt from, its base's included, each set once."""
+    inherited = base.training.get("sources", {}).get("licences", []) if base is not None else []
+    named = [corpus_set(name).to_dict(name) for name in corpus]
+    seen = {entry["name"] for entry in named}
+    return named + [entry for entry in inherited if entry.get("name") not in seen]
 
 
 def _fit(
