@@ -193,6 +193,16 @@ def test_evaluate_command_rebuilds_the_held_out_set(tmp_path, monkeypatch, capsy
     with pytest.raises(SystemExit):
         main(["evaluate", "models/small.cadenza", "--keep-for", "bach"])  # nothing to keep
     assert "give them too" in capsys.readouterr().err
+    # --fit-leans fits bach's line leans to the model's own training pieces, then keeps them.
+    fit = ["--temperature", "1.0", "--fit-leans", "--keep-for", "bach", "--out", "reports/fit"]
+    assert main(["evaluate", "models/small.cadenza", "--pieces", "2", "--length", "40", *fit]) == 0
+    kept = artifact.load(tmp_path / "models" / "small.cadenza").sampling_for("bach")
+    assert kept.temperature == 1.0 and kept.leans
+    fitted = (tmp_path / "reports" / "fit" / "leans-bach.md").read_text()
+    assert "| training pieces |" in fitted and kept.describe() in fitted
+    with pytest.raises(SystemExit):
+        main(["evaluate", "models/small.cadenza", "--temperature", "1", "--fit-leans"])
+    assert "--fit-leans fits the leans of the style --keep-for names" in capsys.readouterr().err
 
 
 def test_evaluate_command_refuses_a_model_without_sources(tiny_model_path, tmp_path, capsys):

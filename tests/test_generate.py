@@ -7,7 +7,16 @@ import pytest
 
 from composer.errors import InvalidOptionError
 from composer.generation.generate import PieceRequest, end_window, generate
-from composer.generation.sampling import SamplingOptions, draw, loop_breakers, motion_bias, probabilities
+from composer.generation.sampling import (
+    LEANS,
+    MOVES,
+    SamplingOptions,
+    draw,
+    loop_breakers,
+    motion_bias,
+    move_kinds,
+    probabilities,
+)
 from composer.model import artifact
 from composer.model.stepper import Stepper
 from composer.model.vocabulary import MARKERS, Vocabulary
@@ -107,11 +116,15 @@ def test_motion_bias_leans_each_chord_by_how_its_lines_move():
     outlines = vocabulary.outlines
     assert outlines[MARKERS:].tolist() == [[48, 72], [48, 71], [50, 74], [53, 69], [60, 60]]
     leans = {"bass_repeat": -1.0, "bass_step": 0.25, "top_step": 0.5}
+    leans |= {"bass_fourth": 0.125, "top_third": 0.0625, "bass_octave": 2.0, "top_octave": -3.0}
     bias = motion_bias(outlines, MARKERS, leans)  # after C-E-C: bass 48, top 72
     assert bias[:MARKERS].tolist() == [0.0] * MARKERS  # markers are never leaned
     # itself: bass repeats (-1); C-G-B: bass repeats, top 72 -> 71 a step (-1 + 0.5);
-    # D-F-D: bass 48 -> 50 a step, top 72 -> 74 a step; F-A: leaps; C alone: a leap in both
-    assert bias[MARKERS:].tolist() == [-1.0, -0.5, 0.75, 0.0, 0.0]
+    # D-F-D: bass 48 -> 50 a step, top 72 -> 74 a step; F-A: the bass up a fourth, the top down
+    # a third; C alone: both lines move an octave
+    assert bias[MARKERS:].tolist() == [-1.0, -0.5, 0.75, 0.1875, -1.0]
+    assert move_kinds(np.array([0, -2, 3, -7, 8, 11, 12, -13, 500])).tolist() == [0, 1, 2, 3, 4, 4, 5, 6, 6]
+    assert set(LEANS) == {f"{line}_{kind}" for line in ("bass", "top") for kind, _ in MOVES}
     assert motion_bias(outlines, 0, leans).tolist() == [0.0] * len(outlines)  # after the start
     options = SamplingOptions(leans=leans)
     assert SamplingOptions.from_dict(options.to_dict()) == options

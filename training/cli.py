@@ -150,7 +150,14 @@ def evaluate_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=W",
-        help="W logits for each chord whose line moves so (bass_repeat, bass_step, top_step); repeatable",
+        help="W logits for each chord whose bass or top line moves so: bass_repeat, bass_step, "
+        "bass_third, bass_fourth, bass_sixth, bass_octave, bass_wide, and the same for top; repeatable",
+    )
+    p.add_argument(
+        "--fit-leans",
+        action="store_true",
+        help="with --keep-for STYLE: first fit the leans (from any given) so that STYLE's new pieces move "
+        "their bass and top as its training pieces do; the report then measures that sampling",
     )
     p.add_argument(
         "--candidates",
@@ -235,6 +242,26 @@ def _keep_sampling(model: Path, style: str, sampling: SamplingOptions) -> Path:
     return artifact.set_defaults(model, sampling_by_style={**kept, style: sampling.to_dict()})
 
 
+def _fit_leans(model: Path, style: str, sampling: SamplingOptions, out: Path | None) -> SamplingOptions:
+    """``evaluate --fit-leans``: ``sampling`` with leans fitted to ``style``'s training pieces
+    (:mod:`training.leans`); the rounds are printed and written beside the report."""
+    from composer.model import artifact
+    from composer.model.stepper import Stepper
+    from training.evaluate import training_pieces
+    from training.leans import fit_leans, fit_table, line_moves
+
+    loaded = artifact.load(model)
+    target = [p.events for p in training_pieces(loaded) if p.style == style]
+    fitted, history = fit_leans(loaded, Stepper(loaded.config, loaded.weights), style, sampling, target)
+    table = fit_table(history, line_moves(target))
+    out = out or Path("reports") / model.stem
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"leans-{style}.md").write_text(f"Leans fitted for {style}: {fitted.describe()}\n\n{table}\n")
+    print(table)
+    print(f"kept: {fitted.describe()}")
+    return fitted
+
+
 def _named_value(flag: str, text: str, example: str) -> tuple[str, float]:
     """``NAME=VALUE`` from a repeatable option such as ``--lean``, as a pair."""
     name, _, value = text.partition("=")
@@ -254,6 +281,8 @@ def evaluate_main(argv: list[str]) -> int:
         args.harmonize or args.continuations is not None or all(v is None for v in given)
     ):
         evaluate_parser().error("--keep-for keeps the sampling options of a plain evaluation: give them too")
+    if args.fit_leans and args.keep_for is None:
+        evaluate_parser().error("--fit-leans fits the leans of the style --keep-for names: give it too")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     _import_tensorflow_quietly()
     from composer.errors import ComposerError
@@ -263,6 +292,8 @@ def evaluate_main(argv: list[str]) -> int:
         sampling = _sampling(args)
         if args.keep_for is not None:
             _check_style(args.model, args.keep_for)
+        if args.fit_leans and sampling is not None:
+            sampling = _fit_leans(args.model, args.keep_for, sampling, args.out)
         if args.harmonize:
             from training.harmony_eval import harmonize_files
 

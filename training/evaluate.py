@@ -47,11 +47,8 @@ def held_out_pieces(model: Artifact, workers: int | None = None) -> list[Piece]:
     cache. Only as many files of each source are read as needed to reach its held-out names.
     """
     names = set(model.training.get("validation_pieces", ()))
-    sources = model.training.get("sources", {})
-    corpus = list(sources.get("corpus", ()))
-    folders = [Path(d) for d in sources.get("midi_dirs", ())]
+    corpus, folders, files = _sources(model)
     stems = {name.split("#")[0] for name in names}
-    files = {c: corpus_files(c) for c in corpus} | {d.name: folder_files(d) for d in folders}
     limits = {
         source: max((i + 1 for i, p in enumerate(paths) if p.stem in stems), default=0)
         for source, paths in files.items()
@@ -65,6 +62,29 @@ def held_out_pieces(model: Artifact, workers: int | None = None) -> list[Piece]:
     if len(pieces) < len(names):
         log.warning("found %d of the %d held-out pieces", len(pieces), len(names))
     return pieces
+
+
+def training_pieces(model: Artifact, workers: int | None = None) -> list[Piece]:
+    """The pieces the model learnt from (untransposed), re-collected from the sources and with the
+    file limits its metadata names: everything collected but the held-out pieces."""
+    names = set(model.training.get("validation_pieces", ()))
+    corpus, folders, _ = _sources(model)
+    limits = model.training.get("options", {}).get("max_files") or None
+    pieces = [p for p in collect(corpus, folders, workers, limits).pieces if p.name not in names]
+    if not pieces:
+        raise ValueError(
+            f"{model.path.name if model.path else 'the model'}'s training pieces cannot be collected again"
+        )
+    return pieces
+
+
+def _sources(model: Artifact) -> tuple[list[str], list[Path], dict[str, list[Path]]]:
+    """The corpus sets and folders the model was trained on, and each one's files by source name."""
+    sources = model.training.get("sources", {})
+    corpus = list(sources.get("corpus", ()))
+    folders = [Path(d) for d in sources.get("midi_dirs", ())]
+    files = {c: corpus_files(c) for c in corpus} | {d.name: folder_files(d) for d in folders}
+    return corpus, folders, files
 
 
 # -- likelihood ----------------------------------------------------------------------------------
@@ -207,10 +227,10 @@ def generate_pieces(
         )
         for i in range(count)
     ]
-    return _generate(model, stepper, requests, batch, candidates)
+    return generate_requests(model, stepper, requests, batch, candidates)
 
 
-def _generate(
+def generate_requests(
     model: Artifact, stepper: Stepper, requests: Sequence[PieceRequest], batch: int, candidates: int = 1
 ) -> list[Made]:
     """The pieces ``requests`` ask for, ``batch`` at a time; with ``candidates`` above 1 each is
@@ -259,7 +279,7 @@ def tell_apart_figures(
             )
             for i in range(len(real))
         ]
-        made = [m.events for m in _generate(model, stepper, requests, batch, candidates)]
+        made = [m.events for m in generate_requests(model, stepper, requests, batch, candidates)]
         found[style] = {"length": length, **tell_apart(real, made, seed)}
     return found
 

@@ -16,9 +16,26 @@ import numpy as np
 from composer.errors import InvalidOptionError
 from composer.model.vocabulary import FIELDS
 
-LEANS = ("bass_repeat", "bass_step", "top_step")
-"""A chord whose lowest note repeats the previous chord's, whose lowest note moves by one or two
-semitones, and whose highest note moves by one or two."""
+MOVES = (
+    ("repeat", 0),
+    ("step", 2),
+    ("third", 4),
+    ("fourth", 7),
+    ("sixth", 11),
+    ("octave", 12),
+    ("wide", 127),
+)
+"""How far a line moves from one chord to the next, in semitones: each kind and the widest move it
+covers (a step is one or two semitones, a "fourth" a fourth to a fifth, a "sixth" a sixth to a
+seventh, "wide" beyond an octave)."""
+LINES = ("bass", "top")
+"""The lines a lean follows: each chord's lowest note and its highest."""
+LEANS = tuple(f"{line}_{kind}" for line in LINES for kind, _ in MOVES)
+"""``bass_repeat``, ``bass_step``, ... ``top_wide``: a lean on chords whose line moves so."""
+LEAN_LIMIT = 5.0
+"""The strongest lean, either way, in logits."""
+_MOVE_KIND = np.searchsorted([widest for _, widest in MOVES], np.arange(128))
+"""The index in :data:`MOVES` of every move from 0 to 127 semitones."""
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.9
 """Defaults chosen by evaluation of the bundled model (models/README.md): at 0.8 and 0.9 its pieces
@@ -70,8 +87,10 @@ class SamplingOptions:
         for name, value in self.leans.items():
             if name not in LEANS:
                 raise InvalidOptionError(f"no lean {name!r}; the leans: {', '.join(LEANS)}.")
-            if not -5.0 <= value <= 5.0:
-                raise InvalidOptionError(f"the {name} lean must be from -5 to 5 logits, not {value:g}.")
+            if not -LEAN_LIMIT <= value <= LEAN_LIMIT:
+                raise InvalidOptionError(
+                    f"the {name} lean must be from {-LEAN_LIMIT:g} to {LEAN_LIMIT:g} logits, not {value:g}."
+                )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> SamplingOptions:
@@ -174,18 +193,26 @@ def _typical(p: np.ndarray, mass: float) -> np.ndarray:
     return trimmed / trimmed.sum()
 
 
+def move_kinds(moves: np.ndarray) -> np.ndarray:
+    """The index in :data:`MOVES` of each move (in semitones, either direction)."""
+    return _MOVE_KIND[np.minimum(np.abs(moves), 127)]
+
+
+def lean_table(leans: Mapping[str, float]) -> np.ndarray:
+    """``leans`` as an array: one row per line of :data:`LINES`, one column per kind of :data:`MOVES`."""
+    return np.array([[leans.get(f"{line}_{kind}", 0.0) for kind, _ in MOVES] for line in LINES])
+
+
 def motion_bias(outlines: np.ndarray, previous: int, leans: Mapping[str, float]) -> np.ndarray:
     """The logits :attr:`SamplingOptions.leans` add to every id after chord id ``previous``;
     ``outlines`` holds each id's lowest and highest note (``Vocabulary.outlines``), markers far
     below any note so that they are never leaned."""
-    bass, top = outlines[:, 0], outlines[:, 1]
-    bass_move, top_move = np.abs(bass - bass[previous]), np.abs(top - top[previous])
     bias = np.zeros(len(outlines))
     if outlines[previous, 0] < 0:  # after a marker there is no line to lead
         return bias
-    bias += leans.get("bass_repeat", 0.0) * (bass_move == 0)
-    bias += leans.get("bass_step", 0.0) * ((bass_move >= 1) & (bass_move <= 2))
-    bias += leans.get("top_step", 0.0) * ((top_move >= 1) & (top_move <= 2))
+    table = lean_table(leans)
+    for line in range(len(LINES)):
+        bias += table[line][move_kinds(outlines[:, line] - outlines[previous, line])]
     bias[outlines[:, 0] < 0] = 0.0
     return bias
 
