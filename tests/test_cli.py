@@ -240,8 +240,16 @@ def test_ctrl_c_is_one_line_status_130_and_leaves_no_folder(tmp_path, tiny_model
     env = dict(os.environ, COMPOSER_MODEL=str(tiny_model_path))
     argv = [sys.executable, "-m", "composer", "compose", "2000", "--seed", "1", "--out", str(out)]
     child = subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )  # its own process group, as a terminal's job
+        argv,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's job
+        # and Ctrl-C's default action, as a terminal's job has, even where these tests run in the
+        # background of a shell without job control (which starts its children ignoring SIGINT)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 120
         while not out.exists() and child.poll() is None and time.monotonic() < deadline:
