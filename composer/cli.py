@@ -262,19 +262,12 @@ def harmonize_melody(settings: ComposerSettings, args: argparse.Namespace) -> in
         if is_file:
             check_input(source)
         return ComposeRequest(
-            seed=args.seed,
-            temperature=args.temperature,
-            tempo=args.tempo,
-            transpose=args.transpose,
-            instrument=args.instrument,
-            style=args.style,
+            **_shared_options(args),
             melody=None if is_file else args.melody,
             primer=source if is_file else None,
             primer_name=source.name if is_file else "",
             harmonize=True,
             voices=args.voices,
-            audio=not args.no_audio,
-            picture=not args.no_picture,
         )
 
     piece = _compose(settings, args.out, request)
@@ -286,6 +279,20 @@ def harmonize_melody(settings: ComposerSettings, args: argparse.Namespace) -> in
     )
     _report(piece)
     return 0
+
+
+def _shared_options(args: argparse.Namespace) -> dict[str, object]:
+    """The request options that compose, continue and harmonize take alike."""
+    return {
+        "seed": args.seed,
+        "temperature": args.temperature,
+        "tempo": args.tempo,
+        "transpose": args.transpose,
+        "instrument": args.instrument,
+        "style": args.style,
+        "audio": not args.no_audio,
+        "picture": not args.no_picture,
+    }
 
 
 def _report(piece: Composition) -> None:
@@ -362,21 +369,14 @@ def _main(argv: list[str] | None) -> int:
             check_input(args.source)
             primer = args.source
         return ComposeRequest(
+            **_shared_options(args),
             length=args.length,
-            seed=args.seed,
-            temperature=args.temperature,
             top_k=args.top_k,
             top_p=args.top_p,
-            tempo=args.tempo,
             key=getattr(args, "key", None),
-            transpose=args.transpose,
-            instrument=args.instrument,
-            style=args.style,
             primer=primer,
             primer_name=args.source.name if primer else "",
             new_part_only=getattr(args, "new_only", False),
-            audio=not args.no_audio,
-            picture=not args.no_picture,
         )
 
     piece = _compose(settings, args.out, request)
