@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 FIT_SEED = 200_000
 """The fitting's pieces start at this seed, apart from the evaluation's (0-99 and 100,000 on)."""
+SINGLE_LINE = 0.95
+"""A style with at least this share of single notes is one line (O'Neill's tunes: 99.9%)."""
 SMOOTHING = 1e-3
 """Added to every share so that a kind of move never played gives a finite ratio."""
 
@@ -67,12 +69,18 @@ def fit_leans(
 ) -> tuple[SamplingOptions, list[FitRound]]:
     """``sampling`` with leans that make ``style``'s new pieces move their lines as ``target`` (its
     training pieces) do, and each round's figures. The leans start from ``sampling``'s own; the
-    round whose shares came nearest the target's is kept."""
+    round whose shares came nearest the target's is kept. A style of single notes
+    (:data:`SINGLE_LINE`) has one
+    line, so only its top leans are fitted."""
     if style not in model.vocabulary.styles:
         raise ValueError(f"the model has no style {style!r}; it has {', '.join(model.vocabulary.styles)}")
     if not target:
         raise ValueError(f"no training pieces of the {style} style to fit the leans to")
     wanted = line_moves(target)
+    # In a style of single notes the bass is the top: leaning both would lean every move twice.
+    sizes = [len(e.pitches) for events in target for e in events]
+    single = sizes.count(1) >= SINGLE_LINE * len(sizes)
+    fitted_lines = np.array([not single or line == "top" for line in LINES])
     length = int(np.median([len(events) for events in target]))
     style_id = model.vocabulary.styles.index(style)
     table = lean_table(sampling.leans)
@@ -95,10 +103,12 @@ def fit_leans(
         history.append(FitRound(leans, shares, distance))
         log.info("round %d: leans %s, distance %.4f", number, options.describe(), distance)
         if number < rounds:
-            table = table + step * np.log((wanted + SMOOTHING) / (shares + SMOOTHING))
+            ratio = np.log((wanted + SMOOTHING) / (shares + SMOOTHING))
+            table = table + step * ratio * fitted_lines[:, None]
             # Only differences between kinds matter against each other; centred on the training
             # pieces' own mix, the leans leave the ending's chance (markers are never leaned) alone.
-            table = np.clip(table - (table * wanted).sum(axis=1, keepdims=True), -LEAN_LIMIT, LEAN_LIMIT)
+            centred = table - (table * wanted).sum(axis=1, keepdims=True)
+            table = np.where(fitted_lines[:, None], np.clip(centred, -LEAN_LIMIT, LEAN_LIMIT), table)
     best = min(history, key=lambda r: r.distance)
     return replace(sampling, leans=best.leans), history
 
