@@ -16,6 +16,21 @@ from composer.model.vocabulary import FIELDS, START
 from tests.conftest import TINY
 
 SIZES = {"pitch": 40, "duration": 9, "ioi": 11, "velocity": 11}
+MOVED = replace(TINY, line_moves=True)
+
+
+def _outlines(rng):
+    """Lowest and highest notes for SIZES' pitch ids: wide apart, so some moves pass the reach."""
+    low = rng.integers(30, 70, SIZES["pitch"])
+    outlines = np.stack([low, low + rng.integers(0, 20, SIZES["pitch"])], axis=1)
+    outlines[:3] = -1000  # the markers
+    return outlines
+
+
+def _randomise_moves(model, rng):
+    """The move layer starts at zero (a model given line moves starts where it was): give it values."""
+    layer = model.get_layer("moves")
+    layer.set_weights([rng.normal(0, 1, w.shape).astype("float32") for w in layer.get_weights()])
 
 
 def _random_rows(rng, steps):
@@ -26,15 +41,17 @@ def _random_rows(rng, steps):
 
 @pytest.mark.parametrize(
     "config",
-    [TINY, replace(TINY, chained=False), ModelConfig(arch="seed", units=16, layers=3, dense_units=8)],
-    ids=["lstm", "independent-heads", "seed"],
+    [TINY, replace(TINY, chained=False), MOVED, ModelConfig(arch="seed", units=16, layers=3, dense_units=8)],
+    ids=["lstm", "independent-heads", "line-moves", "seed"],
 )
 def test_stepper_matches_full_sequence(config):
     import keras
 
     keras.utils.set_random_seed(1)
-    model = build_model(config, SIZES, n_styles=3)
     rng = np.random.default_rng(0)
+    model = build_model(config, SIZES, n_styles=3, outlines=_outlines(rng))
+    if config.line_moves:
+        _randomise_moves(model, rng)
     rows = _random_rows(rng, 30)
     style = 2
     if config.arch == "seed":
@@ -129,14 +146,16 @@ def test_vocabulary_mismatch_is_refused(tmp_path, tiny_model_path):
 
 
 @pytest.mark.parametrize(
-    "config", [TINY, ModelConfig(arch="seed", units=8, layers=3, dense_units=4)], ids=["lstm", "seed"]
+    "config",
+    [TINY, MOVED, ModelConfig(arch="seed", units=8, layers=3, dense_units=4)],
+    ids=["lstm", "line-moves", "seed"],
 )
 def test_weights_read_without_tensorflow_match_keras(tmp_path, config):
     from composer.events import Event
     from composer.model.vocabulary import Vocabulary
 
     vocab = Vocabulary.build([[Event((60,), 6, 6, 4), Event((62, 65), 12, 12, 5)]], styles=("a", "b"))
-    model = build_model(config, vocab.sizes, len(vocab.styles))
+    model = build_model(config, vocab.sizes, len(vocab.styles), vocab.outlines)
     path = artifact.save(tmp_path / "m", model, vocab, config)
     direct = artifact.read_weights(path)
     through_keras = weights_from_keras(artifact.load_keras(path))
@@ -164,3 +183,37 @@ def test_per_style_sampling_defaults_are_written_into_a_model_file(tmp_path, tin
     artifact.set_defaults(path, sampling_by_style={"folk": {"temperature": 1.0, "heat": 2}})
     with pytest.raises(InvalidOptionError, match="heat"):
         artifact.load(path).sampling_for("folk")
+
+
+def test_line_moves_score_each_chord_by_its_bass_and_top_moves():
+    """The layer's value for a chord is the move logit of its bass plus that of its top, each move
+    counted from the chord just played; wider moves share the end logits; markers get nothing."""
+    from composer.model.network import MOVE_REACH, MOVES, move_logits
+
+    outlines = np.array([[-1000, -1000]] * 3 + [[48, 60], [50, 67], [20, 100]])
+    moves = np.arange(2 * MOVES, dtype=np.float32)[None] * np.array([[1.0], [1.0]], np.float32)
+    got = move_logits(moves, outlines, np.array([3, 1]))
+    bass_step, top_leap = MOVE_REACH + 2, MOVES + MOVE_REACH + 7
+    assert got[0, 4] == moves[0, bass_step] + moves[0, top_leap]  # 48->50 and 60->67
+    assert got[0, 3] == moves[0, MOVE_REACH] + moves[0, MOVES + MOVE_REACH]  # the same chord again
+    assert got[0, 5] == moves[0, 0] + moves[0, 2 * MOVES - 1]  # -28 and +40: the widest moves
+    assert not got[0, :3].any() and not got[1].any()  # markers, and after the start marker
+
+
+def test_line_moves_added_to_a_trained_model_start_where_it_was(tiny_model_path):
+    """Fine-tuning with line moves from a model without them begins with the same predictions."""
+    from composer.model import artifact as artifacts
+    from training import finetune
+
+    base = artifacts.load(tiny_model_path)
+    moved = replace(base.config, line_moves=True)
+    model = build_model(moved, base.vocabulary.sizes, len(base.vocabulary.styles), base.vocabulary.outlines)
+    finetune.transplant(base, base.vocabulary, model)
+    old, new = Stepper(base.config, base.weights), Stepper(moved, weights_from_keras(model))
+    rows = np.array([[START] * 4, [5, 4, 4, 4], [6, 5, 4, 4]])
+    s_old, s_new = old.initial_state(1), new.initial_state(1)
+    for row in rows:
+        a, s_old = old.step(row[None], np.array([0]), s_old)
+        b, s_new = new.step(row[None], np.array([0]), s_new)
+        np.testing.assert_allclose(a["pitch"], b["pitch"], atol=1e-6)
+    assert new._moves is not None

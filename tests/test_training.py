@@ -195,6 +195,31 @@ def test_fine_tuning_extends_the_vocabulary_and_starts_where_the_base_stopped(ti
     assert set(base.vocabulary.pitch_sets) < set(tuned.vocabulary.pitch_sets)
 
 
+def test_fine_tuning_can_add_line_moves_to_a_model_without_them(tiny_model_path, tmp_path):
+    """``--from MODEL --line-moves``: the base's network plus the move layer, whose outlines are
+    the extended vocabulary's and whose logits were learnt from zero."""
+    base = artifact.load(tiny_model_path)
+    assert not base.config.line_moves
+    new = [scale_piece(f"n{i}", 70 + i, "bach") for i in range(6)]
+    options = TrainOptions(
+        out=tmp_path / "moved",
+        base=tiny_model_path,
+        model=replace(base.config, line_moves=True),
+        epochs=2,
+        batch_size=8,
+        sequence_length=16,
+        validation=0.2,
+        verbose=0,
+        learning_rate=5e-3,
+        runs_dir=tmp_path / "runs",
+    )
+    tuned = artifact.load(train(options, pieces=new).path)
+    assert tuned.config == replace(base.config, line_moves=True)
+    assert len(tuned.vocabulary.pitch_sets) > len(base.vocabulary.pitch_sets)
+    np.testing.assert_array_equal(tuned.weights["line_moves"][0], tuned.vocabulary.outlines)
+    assert np.abs(tuned.weights["moves"][0]).max() > 0  # learnt, from zero
+
+
 def test_a_model_fine_tuned_on_its_own_sets_lists_each_licence_once(tiny_model_path):
     from training.corpora import corpus_set
     from training.train import _licences

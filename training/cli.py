@@ -77,6 +77,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--arch", default="lstm", choices=["lstm", "seed"], help="network family")
     p.add_argument("--units", type=int, help="LSTM width (default 256; seed 512)")
     p.add_argument("--layers", type=int, help="LSTM layers (default 2; seed 3)")
+    p.add_argument(
+        "--line-moves",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="score each chord by how its bass and top line move from the chord before (added to a "
+        "--from model that has none, starting from zero)",
+    )
     p.add_argument("--epochs", type=int, default=30, help="most epochs")
     p.add_argument("--batch-size", type=int, default=64, help="windows per training step")
     p.add_argument("--sequence-length", type=int, default=64, help="events per training window")
@@ -343,7 +350,11 @@ def main(argv: list[str] | None = None) -> int:
 
     base = ModelConfig.seed() if args.arch == "seed" else ModelConfig()
     config = ModelConfig.from_dict(
-        {**base.to_dict(), **{k: v for k, v in (("units", args.units), ("layers", args.layers)) if v}}
+        {
+            **base.to_dict(),
+            **{k: v for k, v in (("units", args.units), ("layers", args.layers)) if v},
+            **({} if args.line_moves is None else {"line_moves": args.line_moves}),
+        }
     )
     options = TrainOptions(
         out=args.out,

@@ -71,7 +71,7 @@ def transplant(base: Artifact, extended: Vocabulary, model: keras.Model) -> None
     old_styles = len(base.vocabulary.styles)
     for layer in model.layers:
         old = base.weights.get(layer.name)
-        if not old:
+        if not old or layer.name == "line_moves":  # the outlines are the extended vocabulary's own
             continue
         name = layer.name.split("_", 1)[1] if "_" in layer.name else ""
         if layer.name == "embed_style":

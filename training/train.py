@@ -57,7 +57,8 @@ class TrainOptions:
     max_minutes: float | None = None
     """Time budget for fitting: no epoch starts that would not finish within it."""
     base: Path | None = None
-    """A model to fine-tune (:mod:`training.finetune`): its network size replaces ``model``."""
+    """A model to fine-tune (:mod:`training.finetune`): its network size replaces ``model`` (which
+    can only add line moves to it)."""
     runs_dir: Path | None = None
     """Folder of run folders (``RUNS/NAME``); None: ``runs`` beside the artifact (:func:`run_folder`)."""
     resume: bool = False
@@ -119,7 +120,9 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     styles = styles_of(pieces)
     base = artifact.load(options.base) if options.base else None
     if base is not None:
-        options = replace(options, model=base.config)
+        # The base's network, given line moves where this run asks for them and it has none.
+        moves = base.config.line_moves or options.model.line_moves
+        options = replace(options, model=replace(base.config, line_moves=moves))
         vocabulary = finetune.extended_vocabulary(
             base.vocabulary, (p.events for p in augmented), styles, options.max_pitch_sets
         )
@@ -144,7 +147,7 @@ def train(options: TrainOptions, pieces: Sequence[Piece] | None = None) -> Train
     windows = [w for w in (train_windows, valid_windows) if w is not None]
     data = resume.data_digest(a for w in windows for part in (w.inputs, w.targets) for a in part.values())
     state = resume.start(run_dir, {"options": _fit_options(options), "data": data}, options.resume)
-    model = build_model(options.model, vocabulary.sizes, len(vocabulary.styles))
+    model = build_model(options.model, vocabulary.sizes, len(vocabulary.styles), vocabulary.outlines)
     if base is not None:
         finetune.transplant(base, vocabulary, model)
     model.compile(

@@ -167,6 +167,9 @@ def load_keras(path: str | Path) -> keras.Model:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the console
     import keras
 
+    from composer.model.network import line_moves_layer
+
+    line_moves_layer()  # registered, for a network that has line moves
     with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(path) as archive:
         archive.extract("model.keras", tmp)
         return keras.saving.load_model(Path(tmp) / "model.keras", compile=False)
@@ -197,6 +200,7 @@ def read_weights(path: str | Path) -> dict[str, list[np.ndarray]] | None:
                 "LSTM": f"layers/{unique}/cell/vars",
                 "Dense": f"layers/{unique}/vars",
                 "Embedding": f"layers/{unique}/vars",
+                "LineMoves": f"layers/{unique}/vars",
             }.get(layer["class_name"])
             if group is None:
                 continue
@@ -248,4 +252,5 @@ def load(path: str | Path) -> Artifact:
 def _fits(weights: dict[str, list[np.ndarray]], config: ModelConfig) -> bool:
     """Whether weights read from the file have every layer the network config names."""
     needed = [f"lstm_{i}" for i in range(config.layers)] + [f"next_{name}" for name in config.heads]
+    needed += ["moves", "line_moves"] if config.line_moves else []
     return all(name in weights for name in needed)

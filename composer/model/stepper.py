@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from composer.model.network import ModelConfig
+from composer.model.network import ModelConfig, move_logits
 from composer.model.vocabulary import FIELDS
 
 if TYPE_CHECKING:
@@ -75,6 +75,11 @@ class Stepper:
             self._recurrent.append(recurrent.astype(np.float32))
             self._bias.append(bias.astype(np.float32))
         self._hidden = [w.astype(np.float32) for w in weights["hidden"]] if "hidden" in weights else None
+        self._moves = None
+        if config.line_moves:
+            kernel, bias = weights["moves"]
+            (outlines,) = weights["line_moves"]
+            self._moves = (kernel.astype(np.float32), bias.astype(np.float32), outlines.astype(np.int64))
         self._heads: dict[str, list[np.ndarray]] = {}
         self._given: dict[str, dict[str, np.ndarray]] = {}
         for name in self.heads:
@@ -120,6 +125,9 @@ class Stepper:
             if self.config.arch != "seed":
                 x = np.maximum(x, 0.0)
         logits = {name: x @ w + b for name, (w, b) in self._heads.items()}
+        if self._moves is not None:
+            kernel, bias, outlines = self._moves
+            logits["pitch"] = logits["pitch"] + move_logits(x @ kernel + bias, outlines, rows[:, 0])
         return logits, State(hs, cs)
 
     def condition(self, name: str, logits: np.ndarray, chosen: dict[str, np.ndarray]) -> np.ndarray:
