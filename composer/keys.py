@@ -94,20 +94,54 @@ def detect_key(events: Sequence[Event]) -> Key:
     return best
 
 
-def settle_key(events: Sequence[Event], shares: dict[str, float], seed: int) -> list[Event]:
-    """``events`` moved into a key drawn (with ``seed``) from ``shares`` (key name -> share of the
-    style's training pieces), so new pieces spread over keys as the style's music does.
-
-    A model trained in all twelve keys starts anywhere; the collections it learnt from sit in a
-    few keys. Unchanged when there are no shares (models from before they were recorded).
-    """
-    if not shares or not events:
-        return list(events)
+def draw_key(shares: dict[str, float], seed: int) -> Key | None:
+    """A key drawn (with ``seed``) from ``shares`` (key name -> share of a style's training
+    pieces); None when there are none (models from before they were recorded)."""
+    if not shares:
+        return None
     names = sorted(shares)
     weights = np.array([shares[n] for n in names], dtype=float)
-    drawn = names[int(np.random.default_rng([seed, 7]).choice(len(names), p=weights / weights.sum()))]
-    shift = shift_between(detect_key(events), parse_key(drawn))
+    drawn = np.random.default_rng([seed, 7]).choice(len(names), p=weights / weights.sum())
+    return parse_key(names[int(drawn)])
+
+
+def settle_key(events: Sequence[Event], shares: dict[str, float], seed: int) -> list[Event]:
+    """``events`` moved into the key :func:`draw_key` draws with ``seed``, so new pieces spread
+    over keys as the style's music does.
+
+    A model trained in all twelve keys starts anywhere; the collections it learnt from sit in a
+    few keys. Unchanged when there are no shares.
+    """
+    drawn = draw_key(shares, seed)
+    if drawn is None or not events:
+        return list(events)
+    shift = shift_between(detect_key(events), drawn)
     return [e.transposed(shift) for e in events] if shift else list(events)
+
+
+def key_fit(pitch_sets: Sequence[tuple[int, ...]], key: Key) -> np.ndarray:
+    """How well each chord of ``pitch_sets`` fits ``key``: the mean, over its notes, of the log of
+    the key's Krumhansl-Kessler weight for the note's pitch class against the profile's mean
+    (above 0 for the tonic triad, below for notes foreign to the key)."""
+    profile = np.roll(MINOR_PROFILE if key.minor else MAJOR_PROFILE, key.tonic)
+    weight = np.log(profile / profile.mean())
+    return np.array([float(np.mean(weight[np.array(chord) % 12])) for chord in pitch_sets])
+
+
+def tonic_chords(pitch_sets: Sequence[tuple[int, ...]], key: Key) -> list[int]:
+    """The indices of the chords in ``pitch_sets`` that are ``key``'s tonic triad in root position:
+    at least two notes, the tonic lowest, the third of the key's mode present, nothing but tonic,
+    third and fifth. A chorale opens on one; see :data:`composer.generation.generate.OPENING`."""
+    third = (key.tonic + (3 if key.minor else 4)) % 12
+    triad = {key.tonic, third, (key.tonic + 7) % 12}
+    return [
+        i
+        for i, chord in enumerate(pitch_sets)
+        if len(chord) > 1
+        and min(chord) % 12 == key.tonic
+        and third in {p % 12 for p in chord}
+        and {p % 12 for p in chord} <= triad
+    ]
 
 
 def shift_between(source: Key, target: Key) -> int:

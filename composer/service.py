@@ -348,6 +348,9 @@ class Composer:
         fixed = {}
         if model.config.arch == "seed":  # the seed network plays every note as an eighth note
             fixed = vocabulary.steady_rhythm(TICKS_PER_QUARTER // 2)
+        guide = model.key_guide(style, seed, wanted_key) if source is None else {}
+        if wanted_key is not None:
+            guide.pop("opening", None)  # the key's tonic chord is the primer already
         steer = None
         if source is not None and self.settings.continuation_steering > 0:
             steer = steering(vocabulary, texture_of(primer_events), self.settings.continuation_steering)
@@ -361,6 +364,7 @@ class Composer:
             fixed=fixed,
             steering=steer,
             outlines=vocabulary.outlines,
+            **guide,  # a new piece is steered into the key it will be in
         )
         candidates = [
             self._batcher.submit(replace(piece, candidate=c)) for c in range(self.settings.candidates)

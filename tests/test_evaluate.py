@@ -184,10 +184,11 @@ def test_evaluate_command_rebuilds_the_held_out_set(tmp_path, monkeypatch, capsy
         assert main(["evaluate", "models/small.cadenza", *bad]) == 2
         assert "error:" in capsys.readouterr().err
     # --keep-for writes the options measured into the model as the style's own for new pieces.
-    keep = ["--min-p", "0.1", "--top-p", "1", "--keep-for", "bach", "--out", "reports/kept"]
+    keep = ["--min-p", "0.1", "--top-p", "1", "--key-lean", "1", "--keep-for", "bach"]
+    keep += ["--out", "reports/kept"]
     assert main(["evaluate", "models/small.cadenza", "--pieces", "2", "--length", "40", *keep]) == 0
     kept = artifact.load(tmp_path / "models" / "small.cadenza").sampling_for("bach")
-    assert kept == SamplingOptions(top_p=1.0, min_p=0.1)
+    assert kept == SamplingOptions(top_p=1.0, min_p=0.1, key_lean=1.0)
     assert main(["evaluate", "models/small.cadenza", "--temperature", "1.1", "--keep-for", "folk"]) == 2
     assert "no style 'folk'; it has bach" in capsys.readouterr().err
     with pytest.raises(SystemExit):

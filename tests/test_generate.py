@@ -250,3 +250,48 @@ def test_field_temperatures_reach_their_own_heads(stepper):
     gaps = _shortfalls(stepper, piece.rows)
     assert gaps["pitch"].max() < 0.3
     assert gaps["duration"].max() > 1 and gaps["ioi"].max() > 1
+
+
+def test_a_new_piece_opens_on_its_keys_tonic_chord_and_keeps_to_the_key(tiny_model_path, stepper):
+    """``key_guide``: the tonic chords of the key the seed draws (the key the piece is moved into)
+    get :data:`OPENING` logits at the first event, and ``key_lean`` times each chord's fit to the
+    key at every event."""
+    from composer.keys import Key, draw_key, key_fit, tonic_chords
+
+    model = artifact.load(tiny_model_path)
+    sets = model.vocabulary.pitch_sets
+    assert model.keys_for("bach")  # recorded in training
+    key = Key(0)
+    guide = model.key_guide("bach", 0, key)
+    assert guide["opening"] == tuple(MARKERS + i for i in tonic_chords(sets, key))
+    assert guide["opening"] and all(min(sets[i - MARKERS]) % 12 == 0 for i in guide["opening"])
+    assert not guide["key_fit"][:MARKERS].any() and len(guide["key_fit"]) == len(sets) + MARKERS
+    drawn = model.key_guide("bach", 5)
+    assert drawn["opening"] == model.key_guide("bach", 0, draw_key(model.keys_for("bach"), 5))["opening"]
+    opened = 0
+    for seed in range(12):
+        (plain,) = generate(stepper, [PieceRequest(length=8, seed=seed)])
+        (piece,) = generate(stepper, [PieceRequest(length=8, seed=seed, opening=guide["opening"])])
+        opened += int(piece.rows[0, 0] in guide["opening"]) - int(plain.rows[0, 0] in guide["opening"])
+    assert opened >= 4  # 4 logits more: far likelier than the network alone
+    # A strong key lean keeps every chord to those that fit the key best.
+    fit = np.where(key_fit(sets, key) > 0, 3.0, -3.0)
+    strong = SamplingOptions(key_lean=5)
+    leaning = PieceRequest(length=30, seed=1, sampling=strong, key_fit=np.r_[[0.0] * MARKERS, fit])
+    (piece,) = generate(stepper, [leaning])
+    assert all(fit[i - MARKERS] > 0 for i in piece.rows[:, 0])
+
+
+def test_key_fit_and_tonic_chords():
+    from composer.keys import Key, key_fit, tonic_chords
+
+    sets = [(48, 64, 67, 72), (45, 60, 64, 69), (57, 72, 76), (48, 63, 67), (49, 53, 56), (60,), (52, 60, 67)]
+    assert tonic_chords(sets, Key(0)) == [0]  # C-E-G over C; not C alone, not C/E
+    assert tonic_chords(sets, Key(9, minor=True)) == [1, 2]
+    assert tonic_chords(sets, Key(0, minor=True)) == [3]
+    fit = key_fit(sets, Key(0))
+    assert fit[0] > 0 > fit[4]  # C major's tonic triad fits it; D-flat major does not
+    assert SamplingOptions.from_dict(SamplingOptions(key_lean=1.0).to_dict()).key_lean == 1.0
+    assert "key lean 1" in SamplingOptions(key_lean=1.0).describe()
+    with pytest.raises(InvalidOptionError, match="key lean"):
+        SamplingOptions(key_lean=-1)

@@ -161,6 +161,12 @@ def evaluate_parser() -> argparse.ArgumentParser:
         "bass_third, bass_fourth, bass_sixth, bass_octave, bass_wide, and the same for top; repeatable",
     )
     p.add_argument(
+        "--key-lean",
+        type=float,
+        help="W times each chord's fit to the key a new piece is to be in, added at every event "
+        "(0 off; new pieces also open on that key's tonic chord)",
+    )
+    p.add_argument(
         "--fit-leans",
         action="store_true",
         help="with --keep-for STYLE: first fit the leans (from any given) so that STYLE's new pieces move "
@@ -220,6 +226,7 @@ def _sampling(args: argparse.Namespace) -> SamplingOptions | None:
         "top_p": args.top_p,
         "min_p": args.min_p,
         "typical_p": args.typical_p,
+        "key_lean": args.key_lean,
     }
     given = {name: value for name, value in given.items() if value is not None}
     named = (
@@ -283,7 +290,8 @@ def evaluate_main(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
     if args.pieces < 1 or args.length < 1:
         evaluate_parser().error("--pieces and --length must be at least 1")
-    given = (args.temperature, args.top_p, args.min_p, args.typical_p, *args.field_temperature, *args.lean)
+    given = (args.temperature, args.top_p, args.min_p, args.typical_p, args.key_lean)
+    given += (*args.field_temperature, *args.lean)
     if args.keep_for is not None and (
         args.harmonize or args.continuations is not None or all(v is None for v in given)
     ):

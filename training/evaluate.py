@@ -223,6 +223,7 @@ def generate_pieces(
             seed=seed + i,
             style=i % len(styles),
             outlines=model.vocabulary.outlines,
+            **model.key_guide(styles[i % len(styles)], seed + i),
             **style_settings(model, settings, styles[i % len(styles)]),
         )
         for i in range(count)
@@ -275,6 +276,7 @@ def tell_apart_figures(
                 seed=seed + 100_000 + i,
                 style=style_id,
                 outlines=model.vocabulary.outlines,
+                **model.key_guide(style, seed + 100_000 + i),
                 **style_settings(model, settings, style),
             )
             for i in range(len(real))

@@ -94,6 +94,7 @@ def fit_leans(
                 seed=FIT_SEED + number * count + i,
                 style=style_id,
                 outlines=model.vocabulary.outlines,
+                **model.key_guide(style, FIT_SEED + number * count + i),
                 **style_settings(model, {"sampling": options}, style),
             )
             for i in range(count)

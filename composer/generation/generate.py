@@ -21,6 +21,8 @@ from composer.model.vocabulary import END, FIELDS, MARKERS, START
 
 MAX_PRIMER_EVENTS = 1000
 """Only the last events of a long primer are fed: enough context, bounded time."""
+OPENING = 4.0
+"""Logits added to the chords a new piece is asked to open on (:attr:`PieceRequest.opening`)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,13 @@ class PieceRequest:
     """Which of several candidates for the same seed this is (0: the piece the seed alone gives)."""
     outlines: np.ndarray | None = field(default=None, repr=False)
     """``Vocabulary.outlines``: needed when the sampling has leans."""
+    opening: tuple[int, ...] = ()
+    """Pitch ids made :data:`OPENING` logits likelier for the first event: the tonic chords of
+    the key a new piece is to be in, so that it opens in that key's mode (the network, left to
+    choose, wrote a fifth of its chorales in minor where Bach wrote two in five)."""
+    key_fit: np.ndarray | None = field(default=None, repr=False)
+    """Each pitch id's fit to the key a new piece is to be in (:func:`composer.keys.key_fit`),
+    added to the chord logits :attr:`SamplingOptions.key_lean` times at every event."""
 
 
 @dataclass
@@ -212,10 +221,14 @@ def _choose_pitch(piece: Progress, logits: np.ndarray) -> int | None:
         banned.add(END)
     elif count >= request.length:
         boost[END] = 3.0 * (count - request.length + 1) / max(1, latest - request.length)
+    if count == 0:
+        boost.update(dict.fromkeys(request.opening, OPENING))
     if request.loop_guard:
         banned |= loop_breakers(piece.pitches)
     if piece.balance is not None:
         logits = logits + piece.balance.bias()
+    if options.key_lean and request.key_fit is not None:
+        logits = logits + options.key_lean * request.key_fit
     if options.leans and request.outlines is not None and piece.pitches:
         logits = logits + motion_bias(request.outlines, piece.pitches[-1], options.leans)
     p = probabilities(logits, options, banned, boost)

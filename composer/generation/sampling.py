@@ -67,6 +67,10 @@ class SamplingOptions:
     leans: Mapping[str, float] = field(default_factory=dict)
     """Logits added to each chord by how it moves from the one before (:data:`LEANS`): a network
     whose bass repeats and leaps more than its music's can be leaned towards stepwise lines."""
+    key_lean: float = 0.0
+    """For a new piece: this many times each chord's fit to the piece's key (the mean over its
+    notes of the log of the Krumhansl-Kessler profile's weight against the profile's mean) is
+    added to its logits at every event, so the piece stays in the key and mode it opened in."""
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.temperature <= 3.0:
@@ -84,6 +88,8 @@ class SamplingOptions:
                 raise InvalidOptionError(f"no field {name!r} to set a temperature for; the fields: {FIELDS}.")
             if not 0.05 <= value <= 3.0:
                 raise InvalidOptionError(f"{name}'s temperature must be between 0.05 and 3, not {value:g}.")
+        if not 0.0 <= self.key_lean <= LEAN_LIMIT:
+            raise InvalidOptionError(f"the key lean must be from 0 to {LEAN_LIMIT:g}, not {self.key_lean:g}.")
         for name, value in self.leans.items():
             if name not in LEANS:
                 raise InvalidOptionError(f"no lean {name!r}; the leans: {', '.join(LEANS)}.")
@@ -112,6 +118,7 @@ class SamplingOptions:
             "typical_p": self.typical_p,
             "field_temperatures": dict(self.field_temperatures),
             "leans": dict(self.leans),
+            "key_lean": self.key_lean,
         }
 
     def temperature_of(self, name: str) -> float:
@@ -131,6 +138,8 @@ class SamplingOptions:
         if self.typical_p < 1.0:
             parts.append(f"typical-p {self.typical_p:g}")
         parts += [f"{name.replace('_', ' ')} {value:+g}" for name, value in self.leans.items()]
+        if self.key_lean:
+            parts.append(f"key lean {self.key_lean:g}")
         return ", ".join(parts)
 
 

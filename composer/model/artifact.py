@@ -23,8 +23,9 @@ import numpy as np
 from composer import events
 from composer.errors import ModelError
 from composer.generation.sampling import SamplingOptions
+from composer.keys import Key, draw_key, key_fit, tonic_chords
 from composer.model.network import ModelConfig
-from composer.model.vocabulary import Vocabulary
+from composer.model.vocabulary import MARKERS, Vocabulary
 
 if TYPE_CHECKING:
     import keras
@@ -54,6 +55,8 @@ class Artifact:
     training: dict = field(default_factory=dict)
     defaults: dict = field(default_factory=dict)
     path: Path | None = None
+    _key_fits: dict = field(default_factory=dict, repr=False, compare=False)
+    """:meth:`key_guide`'s fits, by key: computed once per key."""
 
     @property
     def default_tempo(self) -> float:
@@ -76,6 +79,22 @@ class Artifact:
         """How the training pieces of ``style`` spread over keys (name -> share); empty for models
         from before this was recorded."""
         return dict(self.defaults.get("keys_by_style", {}).get(style, {}))
+
+    def key_guide(self, style: str, seed: int, key: Key | None = None) -> dict[str, object]:
+        """What steers a new piece of ``style`` into ``key``, or else into the key its seed draws
+        from the style's spread (:func:`composer.keys.draw_key`, the key the piece is then moved
+        into): the tonic chords it opens on and each pitch id's fit to the key, as
+        :class:`~composer.generation.generate.PieceRequest` takes them; nothing where there is no
+        key to draw."""
+        key = key or draw_key(self.keys_for(style), seed)
+        if key is None or self.config.arch == "seed":
+            return {}
+        if key not in self._key_fits:
+            fit = np.zeros(len(self.vocabulary.pitch_sets) + MARKERS, np.float32)
+            fit[MARKERS:] = key_fit(self.vocabulary.pitch_sets, key)
+            self._key_fits[key] = fit
+        opening = tuple(MARKERS + i for i in tonic_chords(self.vocabulary.pitch_sets, key))
+        return {"opening": opening, "key_fit": self._key_fits[key]}
 
 
 def save(
