@@ -154,6 +154,12 @@ def test_each_style_gets_its_own_default_tempo():
     }
 
 
+def _fine_tuning(base, out, **changes) -> TrainOptions:
+    """Options for a quick fine-tune of ``base`` (the tiny model) into ``out``."""
+    quick = dict(epochs=2, batch_size=8, sequence_length=16, validation=0.2, verbose=0, learning_rate=5e-3)
+    return TrainOptions(out=out, base=base, runs_dir=out.parent / "runs", **{**quick, **changes})
+
+
 def test_fine_tuning_extends_the_vocabulary_and_starts_where_the_base_stopped(tiny_model_path, tmp_path):
 
     from composer.model.vocabulary import MARKERS
@@ -168,18 +174,7 @@ def test_fine_tuning_extends_the_vocabulary_and_starts_where_the_base_stopped(ti
     assert 18 in extended.durations and 18 not in base.vocabulary.durations
     assert extended.styles == (*base.vocabulary.styles, "mine")
 
-    options = TrainOptions(
-        out=tmp_path / "mine",
-        base=tiny_model_path,
-        epochs=2,
-        batch_size=8,
-        sequence_length=16,
-        validation=0.2,
-        verbose=0,
-        learning_rate=5e-4,
-        runs_dir=tmp_path / "runs",
-    )
-    report = train(options, pieces=new)
+    report = train(_fine_tuning(tiny_model_path, tmp_path / "mine", learning_rate=5e-4), pieces=new)
     tuned = artifact.load(report.path)
     assert tuned.config == base.config
     assert tuned.vocabulary.styles == extended.styles
@@ -201,18 +196,7 @@ def test_fine_tuning_can_add_line_moves_to_a_model_without_them(tiny_model_path,
     base = artifact.load(tiny_model_path)
     assert not base.config.line_moves
     new = [scale_piece(f"n{i}", 70 + i, "bach") for i in range(6)]
-    options = TrainOptions(
-        out=tmp_path / "moved",
-        base=tiny_model_path,
-        model=replace(base.config, line_moves=True),
-        epochs=2,
-        batch_size=8,
-        sequence_length=16,
-        validation=0.2,
-        verbose=0,
-        learning_rate=5e-3,
-        runs_dir=tmp_path / "runs",
-    )
+    options = _fine_tuning(tiny_model_path, tmp_path / "moved", model=replace(base.config, line_moves=True))
     tuned = artifact.load(train(options, pieces=new).path)
     assert tuned.config == replace(base.config, line_moves=True)
     assert len(tuned.vocabulary.pitch_sets) > len(base.vocabulary.pitch_sets)
