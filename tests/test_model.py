@@ -217,3 +217,12 @@ def test_line_moves_added_to_a_trained_model_start_where_it_was(tiny_model_path)
         b, s_new = new.step(row[None], np.array([0]), s_new)
         np.testing.assert_allclose(a["pitch"], b["pitch"], atol=1e-6)
     assert new._moves is not None
+
+
+def test_a_config_saved_before_chained_heads_and_line_moves_has_neither():
+    """Model files keep their network's config; one written before a field existed gets the
+    network it was trained as, not the newest default."""
+    old = {k: v for k, v in TINY.to_dict().items() if k not in ("chained", "line_moves")}
+    assert ModelConfig.from_dict(old) == replace(TINY, chained=False, line_moves=False)
+    assert ModelConfig.from_dict(MOVED.to_dict()) == MOVED
+    assert ModelConfig.from_dict({**old, "future_option": 1}) == replace(TINY, chained=False)
