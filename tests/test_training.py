@@ -106,6 +106,9 @@ def test_training_needs_a_source(capsys):
     with pytest.raises(SystemExit):
         main(["--out", "x"])
     assert "--corpus or --midi-dir" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--corpus", "bach", "--arch", "seed", "--line-moves", "--out", "x"])
+    assert "line moves need the lstm network" in capsys.readouterr().err
 
 
 def test_encoded_pieces_are_framed():

@@ -357,13 +357,16 @@ def main(argv: list[str] | None = None) -> int:
     from training.train import TrainOptions, train
 
     base = ModelConfig.seed() if args.arch == "seed" else ModelConfig()
-    config = ModelConfig.from_dict(
-        {
-            **base.to_dict(),
-            **{k: v for k, v in (("units", args.units), ("layers", args.layers)) if v},
-            **({} if args.line_moves is None else {"line_moves": args.line_moves}),
-        }
-    )
+    try:
+        config = ModelConfig.from_dict(
+            {
+                **base.to_dict(),
+                **{k: v for k, v in (("units", args.units), ("layers", args.layers)) if v},
+                **({} if args.line_moves is None else {"line_moves": args.line_moves}),
+            }
+        )
+    except ValueError as error:
+        parser().error(str(error))
     options = TrainOptions(
         out=args.out,
         corpus=tuple(args.corpus),

@@ -46,7 +46,7 @@ class PieceRequest:
     opening: tuple[int, ...] = ()
     """Pitch ids made :data:`OPENING` logits likelier for the first event: the tonic chords of
     the key a new piece is to be in, so that it opens in that key's mode (the network, left to
-    choose, wrote a fifth of its chorales in minor where Bach wrote two in five)."""
+    choose, wrote one chorale in eight in minor where two in five of its training chorales are)."""
     key_fit: np.ndarray | None = field(default=None, repr=False)
     """Each pitch id's fit to the key a new piece is to be in (:func:`composer.keys.key_fit`),
     added to the chord logits :attr:`SamplingOptions.key_lean` times at every event."""

@@ -65,6 +65,8 @@ class ModelConfig:
             raise ValueError(f"unknown architecture {self.arch!r}; choose one of {ARCHITECTURES}")
         if self.units < 1 or self.layers < 1 or not 0 <= self.dropout < 1:
             raise ValueError("units and layers must be positive and dropout in [0, 1)")
+        if self.line_moves and self.arch == "seed":
+            raise ValueError("line moves need the lstm network; the seed network has one head of its own")
 
     @classmethod
     def seed(cls) -> ModelConfig:
