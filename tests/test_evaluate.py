@@ -213,15 +213,24 @@ def test_evaluate_command_refuses_a_model_without_sources(tiny_model_path, tmp_p
 
 def test_tell_apart_per_style_in_the_report(tiny_model_path, tmp_path):
     held_out = [scale_piece(f"h{i}", 50 + i, "bach") for i in range(6)]
-    result = evaluate(artifact.load(tiny_model_path), held_out, pieces=2, length=20, telling=True)
+    # Real against real: training pieces of the same kind (scales) are told apart at about chance.
+    training = [scale_piece(f"t{i}", 52 + i, "bach") for i in range(8)]
+    model = artifact.load(tiny_model_path)
+    result = evaluate(model, held_out, pieces=2, length=20, telling=True, reference=training)
     figures = result["tell_apart"]["bach"]
     assert figures["pieces"] == 6 and figures["length"] == len(held_out[0].events)
     assert set(figures["accuracy"]) == {"logistic regression", "random forest"}
+    assert set(figures["reference"]) == set(figures["accuracy"])
+    assert (
+        figures["reference"]["logistic regression"]["mean"]
+        < figures["accuracy"]["logistic regression"]["mean"]
+    )
     assert "folk" not in result["tell_apart"]  # no held-out folk pieces to compare with
     paths = write_report([result], {"pieces": 2, "length": 20, "seed": 0}, tmp_path)
     text = paths[1].read_text()
     assert "## Telling generated pieces from real ones" in text
     assert "What gives" in text
+    assert "| real against real | bach | 6 | — |" in text
 
 
 def test_evaluation_samples_each_style_as_the_composer_does(tiny_model_path, tmp_path):
