@@ -23,7 +23,6 @@ def test_texture_of_the_end_of_a_piece():
     assert texture.notes_per_onset == 4.0
     assert texture.pitch_classes[9] > texture.pitch_classes[0] == 0.0  # A is there, C is not
     assert 57 <= texture.low < texture.high <= 76
-    assert texture.width == 12.0
 
 
 def test_the_bias_favours_chords_in_key_of_the_size_and_range():

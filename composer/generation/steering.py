@@ -3,9 +3,10 @@
 The network hears the user's piece, but a piano piece with six-note voicings in A major is far
 from the chorales and tunes it learnt from, and left alone it drifts to what it knows. Steering
 adds a bias to the network's chord logits before sampling: chords whose pitch classes the piece
-uses, whose size and width (lowest to highest note) are the piece's usual ones and whose notes
-lie in the piece's range become likelier, in proportion to ``strength``. The network still
-chooses; steering leans.
+uses, whose size is the piece's usual one and whose notes lie in the piece's range become
+likelier, in proportion to ``strength``. The network still chooses; steering leans. (A lean
+towards the piece's usual width, lowest to highest note, was dropped: it kept the new part
+narrower than the piece; models/README.md.)
 
 A fixed lean towards the piece's commonest pitch classes over-shoots: the new part settles on
 the three or four likeliest and its pitch-class spread narrows away from the piece's (measured on
@@ -44,15 +45,13 @@ FLOOR = 0.02
 
 @dataclass(frozen=True)
 class Texture:
-    """What the end of a piece sounds like: its pitch-class shares, chord size, range and width."""
+    """What the end of a piece sounds like: its pitch-class shares, chord size and range."""
 
     pitch_classes: np.ndarray
     notes_per_onset: float
     low: float
     high: float
     """The 5th and 95th percentiles of its pitches."""
-    width: float
-    """The median distance from an onset's lowest note to its highest."""
     registers: np.ndarray
     """The shares of its notes in each register (:data:`REGISTER` semitones wide)."""
     sizes: np.ndarray
@@ -74,7 +73,6 @@ def texture_of(events: Sequence[Event]) -> Texture:
         notes_per_onset=float(np.mean([len(e.pitches) for e in recent])),
         low=float(low),
         high=float(high),
-        width=float(np.median([e.pitches[-1] - e.pitches[0] for e in recent])),
         registers=registers / registers.sum(),
         sizes=np.bincount([len(e.pitches) - 1 for e in recent], minlength=MAX_CHORD_SIZE) / len(recent),
         iois=tuple(e.ioi for e in recent),
@@ -83,7 +81,7 @@ def texture_of(events: Sequence[Event]) -> Texture:
 
 def chord_bias(vocabulary: Vocabulary, texture: Texture, strength: float = 1.0) -> np.ndarray:
     """A bias (in logits) for every pitch id of ``vocabulary``: 0 for the markers, most for chords
-    in the texture's key, of its size and width, within its range."""
+    in the texture's key, of its size, within its range."""
     fit = np.log(np.maximum(texture.pitch_classes, FLOOR) * 12)  # 0 for an even share, up for the key
     bias = np.zeros(len(vocabulary.pitch_sets) + MARKERS, np.float32)
     for i, chord in enumerate(vocabulary.pitch_sets):
@@ -92,8 +90,7 @@ def chord_bias(vocabulary: Vocabulary, texture: Texture, strength: float = 1.0) 
         size = -2 * abs(len(chord) - texture.notes_per_onset) / max(1.0, texture.notes_per_onset)
         outside = np.maximum(0.0, np.maximum(texture.low - notes, notes - texture.high))
         within = -float(np.mean((outside / 6) ** 2))
-        width = -abs(notes[-1] - notes[0] - texture.width) / max(6.0, texture.width)
-        bias[MARKERS + i] = strength * (key + size + within + width)
+        bias[MARKERS + i] = strength * (key + size + within)
     return bias
 
 
