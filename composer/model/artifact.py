@@ -55,7 +55,7 @@ class Artifact:
     training: dict = field(default_factory=dict)
     defaults: dict = field(default_factory=dict)
     path: Path | None = None
-    _key_fits: dict = field(default_factory=dict, repr=False, compare=False)
+    _key_fits: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     """:meth:`key_guide`'s fits, by key: computed once per key."""
 
     @property

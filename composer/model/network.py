@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 ARCHITECTURES = ("lstm", "seed")
 MOVE_REACH = 13
-"""The widest move of a line that :class:`LineMoves` tells apart, in semitones (an octave and one)."""
+"""The widest move of a line that the ``LineMoves`` layer tells apart, in semitones (an octave and one)."""
 MOVES = 2 * MOVE_REACH + 1
 """Logits per line: moves from ``-MOVE_REACH`` to ``+MOVE_REACH``."""
 
