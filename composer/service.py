@@ -15,7 +15,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,7 +26,8 @@ from threadpoolctl import threadpool_limits
 from composer.errors import InvalidOptionError
 from composer.events import TICKS_PER_QUARTER, Event, Note, Score, events_from_notes
 from composer.generation.batcher import Batcher
-from composer.generation.generate import Generated, PieceRequest, best_candidate
+from composer.generation.critic import Critic, choose
+from composer.generation.generate import Generated, PieceRequest
 from composer.generation.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
 from composer.generation.steering import steering, texture_of
 from composer.harmonize import HARMONY_TEMPERATURE, harmonize
@@ -167,7 +168,7 @@ class Composition:
     notes: int = 0
     """Notes of the new part in all (a four-note chord counts four)."""
     log_likelihood: float = 0.0
-    """The network's log-probability of the new part, per event: the likeliest candidate's."""
+    """The network's log-probability of the new part, per event: the kept candidate's."""
     length: int = 0
     """The length asked for (the piece ends near it, on the network's own ending)."""
     voices: int = 0
@@ -223,7 +224,8 @@ class _Plan:
     warnings: list[str]
     timings: dict[str, float]
     candidates: list[Future[Generated]]
-    """The piece's candidates in the batcher; the likeliest is kept."""
+    """The piece's candidates in the batcher; :meth:`choose` keeps one."""
+    critic: Critic | None
     submitted: float
     """When generation was handed to the batcher (``time.perf_counter``)."""
 
@@ -294,9 +296,9 @@ class Composer:
         if request.harmonizing:
             return await loop.run_in_executor(self._pool, self._harmonize, request, Path(out_dir))
         plan = await loop.run_in_executor(self._pool, self._plan, request)
-        result = best_candidate(await asyncio.gather(*map(asyncio.wrap_future, plan.candidates)))
+        results = await asyncio.gather(*map(asyncio.wrap_future, plan.candidates))
         plan.note_generated()
-        return await loop.run_in_executor(self._pool, self._finish, plan, result, Path(out_dir))
+        return await loop.run_in_executor(self._pool, self._finish, plan, results, Path(out_dir))
 
     # -- the work ------------------------------------------------------------------------------
 
@@ -316,9 +318,9 @@ class Composer:
         if request.harmonizing:
             return self._harmonize(request, Path(out_dir))
         plan = self._plan(request)
-        result = best_candidate([candidate.result() for candidate in plan.candidates])
+        results = [candidate.result() for candidate in plan.candidates]
         plan.note_generated()
-        return self._finish(plan, result, Path(out_dir))
+        return self._finish(plan, results, Path(out_dir))
 
     def _plan(self, request: ComposeRequest) -> _Plan:
         """Check the request, read its primer and start its generation in the batcher."""
@@ -366,9 +368,11 @@ class Composer:
             outlines=vocabulary.outlines,
             **guide,  # a new piece is steered into the key it will be in
         )
-        candidates = [
-            self._batcher.submit(replace(piece, candidate=c)) for c in range(self.settings.candidates)
-        ]
+        # A new piece's critic chooses among its own number of candidates; a continuation is
+        # steered towards its piece instead, and keeps the network's likeliest.
+        critic = model.critic_for(style) if source is None else None
+        count = self.settings.candidates or (critic.candidates if critic else 1)
+        candidates = [self._batcher.submit(replace(piece, candidate=c)) for c in range(count)]
         return _Plan(
             request,
             seed,
@@ -380,17 +384,21 @@ class Composer:
             warnings,
             watch.timings,
             candidates,
+            critic,
             time.perf_counter(),
         )
 
-    def _finish(self, plan: _Plan, result: Generated, out_dir: Path) -> Composition:
-        """Turn generated rows into the piece's files: arrangement, MIDI, picture, audio."""
+    def _finish(self, plan: _Plan, results: Sequence[Generated], out_dir: Path) -> Composition:
+        """Keep one candidate (:func:`composer.generation.critic.choose`) and turn its rows into
+        the piece's files: arrangement, MIDI, picture, audio."""
         request, seed, style, source = plan.request, plan.seed, plan.style, plan.source
         primer_events, wanted_key, warnings = plan.primer_events, plan.wanted_key, plan.warnings
         timings = plan.timings
         vocabulary = self.load().vocabulary
         watch = _Stopwatch(timings)
         lap = watch.lap
+        result = choose(results, plan.critic, vocabulary)
+        lap("choose")
         new_events = [vocabulary.decode_event(row) for row in result.rows]
         if not result.ended_naturally and new_events:
             new_events[-1] = _ring_out(new_events[-1])

@@ -26,8 +26,12 @@ class ComposerSettings(BaseSettings):
     )
     workers: int = Field(2, ge=1, le=64, description="pieces whose files are made at the same time")
     batch: int = Field(64, ge=1, le=1024, description="most pieces generated together, one network step each")
-    candidates: int = Field(
-        1, ge=1, le=16, description="pieces drawn for each request; the network's likeliest is kept"
+    candidates: int | None = Field(
+        None,
+        ge=1,
+        le=16,
+        description="pieces drawn for each request, generated together; a new piece's critic keeps the one "
+        "likeliest real, else the network's likeliest is kept (default: the critic's own count, else 1)",
     )
     harmony_candidates: int = Field(
         8, ge=1, le=64, description="harmonizations drawn for each melody; the network's likeliest is kept"

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from composer.events import Event
-from training.tell_apart import CLASSIFIERS, features, tell_apart
+from composer.generation.features import features
+from training.tell_apart import CLASSIFIERS, tell_apart
 
 
 def stepwise(rng: np.random.Generator, length: int = 40) -> list[Event]:

@@ -175,8 +175,20 @@ def evaluate_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--candidates",
         type=int,
-        help="keep the likeliest of this many candidates per piece (default 1; with --harmonize the "
-        "harmonizer's own)",
+        help="candidates per piece: a style's critic keeps the one likeliest real, else the network's "
+        "likeliest is kept (default: the critic's own count, else 1; with --harmonize the harmonizer's own)",
+    )
+    p.add_argument(
+        "--fit-critic",
+        metavar="STYLE",
+        help="first fit a critic for STYLE's new pieces (trees that tell its training pieces from the "
+        "model's own, made with the sampling given or else STYLE's own) and write it into MODEL; the "
+        "composer then keeps the likeliest real of several candidates",
+    )
+    p.add_argument(
+        "--no-critic",
+        action="store_true",
+        help="judge the pieces as the network alone chooses them, without the styles' critics",
     )
     p.add_argument(
         "--tell-apart",
@@ -239,13 +251,13 @@ def _sampling(args: argparse.Namespace) -> SamplingOptions | None:
     return replace(SamplingOptions(), **given) if given else None
 
 
-def _check_style(model: Path, style: str) -> None:
-    """Refuse ``--keep-for STYLE`` before evaluating when the model has no such style."""
+def _check_style(model: Path, style: str, flag: str = "--keep-for") -> None:
+    """Refuse ``--keep-for STYLE`` (or ``flag``) before evaluating when the model has no such style."""
     from composer.model import artifact
 
     styles = artifact.read_document(model).get("vocabulary", {}).get("styles", [])
     if style not in styles:
-        raise ValueError(f"--keep-for: the model has no style {style!r}; it has {', '.join(styles)}")
+        raise ValueError(f"{flag}: the model has no style {style!r}; it has {', '.join(styles)}")
 
 
 def _keep_sampling(model: Path, style: str, sampling: SamplingOptions) -> Path:
@@ -276,6 +288,23 @@ def _fit_leans(model: Path, style: str, sampling: SamplingOptions, out: Path | N
     return fitted
 
 
+def _fit_critic(model: Path, style: str, sampling: SamplingOptions | None, candidates: int | None) -> Path:
+    """``evaluate --fit-critic``: a critic for ``style`` (:mod:`training.critic`), written into
+    ``model`` beside the others."""
+    from composer.model import artifact
+    from composer.model.stepper import Stepper
+    from training.critic import CANDIDATES, fit_critic
+    from training.evaluate import training_pieces
+
+    loaded = artifact.load(model)
+    target = [p.events for p in training_pieces(loaded) if p.style == style]
+    stepper = Stepper(loaded.config, loaded.weights)
+    critic = fit_critic(loaded, stepper, style, target, sampling, candidates or CANDIDATES)
+    kept = loaded.defaults.get("critic_by_style", {})
+    print(f"critic for {style}: {critic.feature.shape[0]} trees, the likeliest real of {critic.candidates}")
+    return artifact.set_defaults(model, critic_by_style={**kept, style: critic.to_dict()})
+
+
 def _named_value(flag: str, text: str, example: str) -> tuple[str, float]:
     """``NAME=VALUE`` from a repeatable option such as ``--lean``, as a pair."""
     name, _, value = text.partition("=")
@@ -296,6 +325,11 @@ def evaluate_main(argv: list[str]) -> int:
         args.harmonize or args.continuations is not None or all(v is None for v in given)
     ):
         evaluate_parser().error("--keep-for keeps the sampling options of a plain evaluation: give them too")
+    if args.fit_critic is not None and (args.harmonize or args.continuations is not None or args.no_critic):
+        evaluate_parser().error(
+            "--fit-critic fits the critic a plain evaluation measures: no --harmonize, "
+            "--continuations or --no-critic with it"
+        )
     if args.fit_leans and args.keep_for is None:
         evaluate_parser().error("--fit-leans fits the leans of the style --keep-for names: give it too")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -309,6 +343,10 @@ def evaluate_main(argv: list[str]) -> int:
             _check_style(args.model, args.keep_for)
         if args.fit_leans and sampling is not None:
             sampling = _fit_leans(args.model, args.keep_for, sampling, args.out)
+        fitted = []
+        if args.fit_critic is not None:
+            _check_style(args.model, args.fit_critic, "--fit-critic")
+            fitted.append(_fit_critic(args.model, args.fit_critic, sampling, args.candidates))
         if args.harmonize:
             from training.harmony_eval import harmonize_files
 
@@ -328,8 +366,10 @@ def evaluate_main(argv: list[str]) -> int:
                 args.seed,
                 telling=args.tell_apart,
                 sampling=sampling,
-                candidates=1 if args.candidates is None else args.candidates,
+                candidates=args.candidates,
+                critics=not args.no_critic,
             )
+            written = fitted + written
             if sampling is not None and args.keep_for is not None:
                 written.append(_keep_sampling(args.model, args.keep_for, sampling))
     except (ComposerError, ValueError) as error:

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from composer.events import TICKS_PER_QUARTER, Event
-from composer.generation.generate import PieceRequest, best_candidate, generate
+from composer.generation.critic import choose
+from composer.generation.generate import PieceRequest, generate
 from composer.generation.sampling import SamplingOptions
 from composer.keys import NAMES, settle_key
 from composer.model.artifact import Artifact
@@ -206,6 +207,19 @@ def decoding(model: Artifact, sampling: SamplingOptions | None = None) -> tuple[
     return settings, "the seed's: argmax, every note an eighth note, no loop guard"
 
 
+def choosing(model: Artifact, candidates: int | None, critics: bool) -> str:
+    """How each piece was chosen among candidates, for the report ("" for one candidate)."""
+    judged = {s: model.critic_for(s) for s in model.vocabulary.styles} if critics else {}
+    parts = [
+        f"{style}: the critic's choice of {candidates or judge.candidates}"
+        for style, judge in judged.items()
+        if judge is not None
+    ]
+    if (candidates or 1) > 1 and len(parts) < len(model.vocabulary.styles):
+        parts.append(f"{'otherwise ' if parts else ''}the likeliest of {candidates} candidates")
+    return (", " + "; ".join(parts)) if parts else ""
+
+
 def style_settings(model: Artifact, settings: dict, style: str) -> dict:
     """``settings`` from :func:`decoding` for one style: no sampling given means the style's own
     defaults, else the composer's."""
@@ -222,7 +236,8 @@ def generate_pieces(
     seed: int,
     batch: int = 16,
     sampling: SamplingOptions | None = None,
-    candidates: int = 1,
+    candidates: int | None = None,
+    critics: bool = True,
 ) -> list[Made]:
     """``count`` pieces with seeds ``seed``, ``seed + 1``, ..., the styles taken in turn."""
     settings, _ = decoding(model, sampling)
@@ -238,22 +253,34 @@ def generate_pieces(
         )
         for i in range(count)
     ]
-    return generate_requests(model, stepper, requests, batch, candidates)
+    return generate_requests(model, stepper, requests, batch, candidates, critics)
 
 
 def generate_requests(
-    model: Artifact, stepper: Stepper, requests: Sequence[PieceRequest], batch: int, candidates: int = 1
+    model: Artifact,
+    stepper: Stepper,
+    requests: Sequence[PieceRequest],
+    batch: int,
+    candidates: int | None = None,
+    critics: bool = True,
 ) -> list[Made]:
-    """The pieces ``requests`` ask for, ``batch`` at a time; with ``candidates`` above 1 each is
-    the likeliest of that many candidates (:func:`composer.generation.generate.best_candidate`)."""
+    """The pieces ``requests`` ask for, ``batch`` at a time, each chosen among candidates as the
+    composer chooses for a new piece (:func:`composer.generation.critic.choose`): with its
+    style's critic (unless ``critics`` is false), among ``candidates`` or the critic's own
+    number; without, the likeliest of ``candidates`` (default 1)."""
     styles = model.vocabulary.styles
-    expanded = [replace(r, candidate=c) for r in requests for c in range(candidates)]
+    judges = [model.critic_for(styles[r.style]) if critics else None for r in requests]
+    counts = [candidates or (judge.candidates if judge else 1) for judge in judges]
+    expanded = [
+        replace(r, candidate=c) for r, count in zip(requests, counts, strict=True) for c in range(count)
+    ]
     results = []
     for start in range(0, len(expanded), batch):
         results += generate(stepper, expanded[start : start + batch])
-    made = []
-    for i, request in enumerate(requests):
-        result = best_candidate(results[i * candidates : (i + 1) * candidates])
+    made, start = [], 0
+    for request, judge, count in zip(requests, judges, counts, strict=True):
+        result = choose(results[start : start + count], judge, model.vocabulary)
+        start += count
         events = [model.vocabulary.decode_event(row) for row in result.rows]
         if model.config.arch != "seed":  # placed in a key as the composer places a new piece
             events = settle_key(events, model.keys_for(styles[request.style]), request.seed)
@@ -268,8 +295,9 @@ def tell_apart_figures(
     seed: int,
     batch: int = 16,
     sampling: SamplingOptions | None = None,
-    candidates: int = 1,
+    candidates: int | None = None,
     reference: Sequence[Piece] = (),
+    critics: bool = True,
 ) -> dict:
     """Per style: as many generated pieces as there are held-out ones, of their median length,
     told apart from them by two classifiers (:mod:`training.tell_apart`). With ``reference``
@@ -294,7 +322,7 @@ def tell_apart_figures(
             )
             for i in range(len(real))
         ]
-        made = [m.events for m in generate_requests(model, stepper, requests, batch, candidates)]
+        made = [m.events for m in generate_requests(model, stepper, requests, batch, candidates, critics)]
         found[style] = {"length": length, **tell_apart(real, made, seed)}
         pool = [list(p.events) for p in reference if p.style == style]
         if len(pool) >= len(real):
@@ -350,8 +378,9 @@ def evaluate(
     batch: int = 16,
     telling: bool = False,
     sampling: SamplingOptions | None = None,
-    candidates: int = 1,
+    candidates: int | None = None,
     reference: Sequence[Piece] = (),
+    critics: bool = True,
 ) -> dict:
     """All figures of ``model``: likelihood on ``held_out``, and generated pieces beside it
     (and with ``telling``, how well classifiers tell the two apart, per style, and with
@@ -370,7 +399,7 @@ def evaluate(
     stepper = Stepper(model.config, model.weights)
     validation = validation_figures(stepper, model.vocabulary, held_out)
     lap("validation")
-    made = generate_pieces(model, stepper, pieces, length, seed, batch, sampling, candidates)
+    made = generate_pieces(model, stepper, pieces, length, seed, batch, sampling, candidates, critics)
     lap("generation")
     generated = [
         {
@@ -400,8 +429,7 @@ def evaluate(
         "model": model.path.stem if model.path else "model",
         "path": str(model.path) if model.path else None,
         "arch": model.config.arch,
-        "decoding": decoding(model, sampling)[1]
-        + (f", the likeliest of {candidates} candidates" if candidates > 1 else ""),
+        "decoding": decoding(model, sampling)[1] + choosing(model, candidates, critics),
         "validation": validation,
         "generated": _summaries(generated, styles, made_overlap),
         "held_out": _summaries(real, styles, lambda style: _split_half_overlap(events_of(held_out, style))),
@@ -413,7 +441,7 @@ def evaluate(
     lap("figures")
     if telling:
         result["tell_apart"] = tell_apart_figures(
-            model, stepper, held_out, seed, batch, sampling, candidates, reference
+            model, stepper, held_out, seed, batch, sampling, candidates, reference, critics
         )
         lap("tell apart")
     result["seconds"] = seconds
@@ -701,7 +729,8 @@ def evaluate_files(
     batch: int = 16,
     telling: bool = False,
     sampling: SamplingOptions | None = None,
-    candidates: int = 1,
+    candidates: int | None = None,
+    critics: bool = True,
 ) -> list[Path]:
     """Evaluate the model at ``model_path`` (and ``compare``) on their held-out sets; write the report."""
     from composer.model import artifact
@@ -717,7 +746,7 @@ def evaluate_files(
         )
         reference = _training_or_none(model) if telling else []
         result = evaluate(
-            model, held_out, pieces, length, seed, batch, telling, sampling, candidates, reference
+            model, held_out, pieces, length, seed, batch, telling, sampling, candidates, reference, critics
         )
         result["seconds"] = {"load and held-out set": round(collected, 2), **result["seconds"]}
         result["seconds"]["total"] = round(time.perf_counter() - started, 2)

@@ -22,6 +22,7 @@ import numpy as np
 
 from composer import events
 from composer.errors import ModelError
+from composer.generation.critic import Critic
 from composer.generation.sampling import SamplingOptions
 from composer.keys import Key, draw_key, key_fit, tonic_chords
 from composer.model.network import ModelConfig
@@ -57,6 +58,8 @@ class Artifact:
     path: Path | None = None
     _key_fits: dict = field(default_factory=dict, init=False, repr=False, compare=False)
     """:meth:`key_guide`'s fits, by key: computed once per key."""
+    _critics: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    """:meth:`critic_for`'s critics, by style: read once per style."""
 
     @property
     def default_tempo(self) -> float:
@@ -74,6 +77,18 @@ class Artifact:
         and the composer's defaults apply."""
         found = self.defaults.get("sampling_by_style", {}).get(style)
         return None if found is None else SamplingOptions.from_dict(found)
+
+    def critic_for(self, style: str) -> Critic | None:
+        """The critic that chooses among candidates for a new piece of ``style``
+        (``critic_by_style`` in the defaults, fitted with ``evaluate --fit-critic``); None where
+        the model has none, and the network's likeliest candidate is kept."""
+        if style not in self._critics:
+            found = self.defaults.get("critic_by_style", {}).get(style)
+            try:
+                self._critics[style] = None if found is None else Critic.from_dict(found)
+            except (KeyError, TypeError, ValueError) as error:
+                raise ModelError(f"the {style} critic in the model file is damaged: {error}") from None
+        return self._critics[style]
 
     def keys_for(self, style: str) -> dict[str, float]:
         """How the training pieces of ``style`` spread over keys (name -> share); empty for models
