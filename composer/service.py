@@ -26,7 +26,7 @@ from threadpoolctl import threadpool_limits
 from composer.errors import InvalidOptionError
 from composer.events import TICKS_PER_QUARTER, Event, Note, Score, events_from_notes
 from composer.generation.batcher import Batcher
-from composer.generation.critic import Critic, choose
+from composer.generation.critic import Critic, candidate_count, choose
 from composer.generation.generate import Generated, PieceRequest
 from composer.generation.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
 from composer.generation.steering import steering, texture_of
@@ -371,7 +371,7 @@ class Composer:
         # A new piece's critic chooses among its own number of candidates; a continuation is
         # steered towards its piece instead, and keeps the network's likeliest.
         critic = model.critic_for(style) if source is None else None
-        count = self.settings.candidates or (critic.candidates if critic else 1)
+        count = candidate_count(critic, request.length, self.settings.candidates)
         candidates = [self._batcher.submit(replace(piece, candidate=c)) for c in range(count)]
         return _Plan(
             request,

@@ -13,7 +13,7 @@ import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
 from composer.events import Event
-from composer.generation.critic import Critic, choose
+from composer.generation.critic import CANDIDATE_EVENTS, Critic, candidate_count, choose
 from composer.generation.features import features
 from composer.generation.generate import Generated, PieceRequest
 from composer.model import artifact
@@ -195,3 +195,15 @@ def test_tell_apart_is_fooled_less_by_chosen_candidates():
 def _mixed(rng: np.random.Generator) -> list[Event]:
     """Half the time a stepwise melody, half the time one of leaps: a model that is right half the time."""
     return stepwise(rng) if rng.random() < 0.5 else leaping(rng)
+
+
+def test_a_long_piece_draws_fewer_candidates():
+    rng = np.random.default_rng(5)
+    critic = replace(
+        _fitted([stepwise(rng) for _ in range(10)], [leaping(rng) for _ in range(10)]), candidates=16
+    )
+    assert candidate_count(critic, 80) == 16  # a chorale's length: the critic's own number
+    assert candidate_count(critic, 500) == CANDIDATE_EVENTS // 500 == 8
+    assert candidate_count(critic, 100_000) == 1
+    assert candidate_count(critic, 500, asked=3) == 3  # COMPOSER_CANDIDATES or --candidates
+    assert candidate_count(None, 80) == 1 and candidate_count(None, 80, asked=4) == 4

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from composer.events import TICKS_PER_QUARTER, Event
-from composer.generation.critic import choose
+from composer.generation.critic import candidate_count, choose
 from composer.generation.generate import PieceRequest, generate
 from composer.generation.sampling import SamplingOptions
 from composer.keys import NAMES, settle_key
@@ -207,11 +207,12 @@ def decoding(model: Artifact, sampling: SamplingOptions | None = None) -> tuple[
     return settings, "the seed's: argmax, every note an eighth note, no loop guard"
 
 
-def choosing(model: Artifact, candidates: int | None, critics: bool) -> str:
-    """How each piece was chosen among candidates, for the report ("" for one candidate)."""
+def choosing(model: Artifact, candidates: int | None, critics: bool, length: int) -> str:
+    """How each piece of ``length`` events was chosen among candidates, for the report ("" for
+    one candidate)."""
     judged = {s: model.critic_for(s) for s in model.vocabulary.styles} if critics else {}
     parts = [
-        f"{style}: the critic's choice of {candidates or judge.candidates}"
+        f"{style}: the critic's choice of {candidate_count(judge, length, candidates)}"
         for style, judge in judged.items()
         if judge is not None
     ]
@@ -270,7 +271,7 @@ def generate_requests(
     number; without, the likeliest of ``candidates`` (default 1)."""
     styles = model.vocabulary.styles
     judges = [model.critic_for(styles[r.style]) if critics else None for r in requests]
-    counts = [candidates or (judge.candidates if judge else 1) for judge in judges]
+    counts = [candidate_count(j, r.length, candidates) for j, r in zip(judges, requests, strict=True)]
     expanded = [
         replace(r, candidate=c) for r, count in zip(requests, counts, strict=True) for c in range(count)
     ]
@@ -429,7 +430,7 @@ def evaluate(
         "model": model.path.stem if model.path else "model",
         "path": str(model.path) if model.path else None,
         "arch": model.config.arch,
-        "decoding": decoding(model, sampling)[1] + choosing(model, candidates, critics),
+        "decoding": decoding(model, sampling)[1] + choosing(model, candidates, critics, length),
         "validation": validation,
         "generated": _summaries(generated, styles, made_overlap),
         "held_out": _summaries(real, styles, lambda style: _split_half_overlap(events_of(held_out, style))),

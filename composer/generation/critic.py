@@ -35,6 +35,10 @@ ARRAYS = {
     "value": np.float64,
 }
 """The trees' arrays, by name, and their types."""
+CANDIDATE_EVENTS = 4_000
+"""Most events a piece's candidates come to together. Each candidate costs its events in
+network steps and sampling, so a long piece draws fewer: judged by its mean over many windows,
+it also gains less from more (bench/RESULTS.md has the times)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,17 @@ def _windows(events: Sequence[Event], size: int) -> list[Sequence[Event]]:
     count = max(1, len(events) // max(1, size))
     bounds = [round(i * len(events) / count) for i in range(count + 1)]
     return [events[a:b] for a, b in itertools.pairwise(bounds) if b - a >= 2]
+
+
+def candidate_count(critic: Critic | None, length: int, asked: int | None = None) -> int:
+    """How many candidates a piece of ``length`` events draws: ``asked`` where given, else the
+    critic's own number, fewer for a long piece so that all of them together are at most
+    :data:`CANDIDATE_EVENTS` events (``compose 500``: 8); one without a critic."""
+    if asked:
+        return asked
+    if critic is None:
+        return 1
+    return max(1, min(critic.candidates, CANDIDATE_EVENTS // max(1, length)))
 
 
 def choose(results: Sequence[Generated], critic: Critic | None, vocabulary: Vocabulary) -> Generated:

@@ -127,12 +127,13 @@ def advance(pieces: Sequence[Progress], logits: dict[str, np.ndarray], stepper: 
     with chained heads each is drawn knowing the fields of its event drawn before it.
     """
     going: list[int] = []
+    norms = _log_norms(logits["pitch"])
     for b, piece in enumerate(pieces):
         if piece.done:
             continue
         pitch = _choose_pitch(piece, logits["pitch"][b])
         token = END if pitch is None else pitch
-        piece.log_likelihood += _log_softmax_at(logits["pitch"][b][None, :], [token])[0]
+        piece.log_likelihood += float(logits["pitch"][b][token]) - norms[b]
         if pitch is None:
             piece.done = True
             piece.ended_naturally = len(piece.rows) < end_window(piece.request.length)[1]
@@ -198,9 +199,14 @@ def _draw_rhythm(logits: np.ndarray, temperatures: np.ndarray, uniforms: np.ndar
 def _log_softmax_at(logits: np.ndarray, chosen: Sequence[int]) -> np.ndarray:
     """Each row's log-probability (untempered softmax) of its chosen id."""
     z = np.asarray(logits, dtype=np.float64)
+    return z[np.arange(len(z)), np.asarray(chosen)] - _log_norms(z)
+
+
+def _log_norms(logits: np.ndarray) -> np.ndarray:
+    """Each row's log of the sum of its exponentiated logits (the softmax's normaliser)."""
+    z = np.asarray(logits, dtype=np.float64)
     top = z.max(axis=1, keepdims=True)
-    norm = np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
-    return z[np.arange(len(z)), np.asarray(chosen)] - norm
+    return np.log(np.exp(z - top).sum(axis=1)) + top[:, 0]
 
 
 def best_candidate(results: Sequence[Generated]) -> Generated:

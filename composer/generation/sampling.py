@@ -227,8 +227,13 @@ def motion_bias(outlines: np.ndarray, previous: int, leans: Mapping[str, float])
 
 
 def draw(p: np.ndarray, rng: np.random.Generator) -> int:
-    """One id from distribution ``p``, reproducible for a given generator state."""
-    return int(min(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"), p.size - 1))
+    """One id from distribution ``p``, reproducible for a given generator state.
+
+    Only the ids with some probability are summed: after trimming they are a few dozen of the
+    thousands of chords, and the running sum only grows at them, so the id drawn is the same."""
+    live = np.flatnonzero(p)
+    found = np.searchsorted(np.cumsum(p[live]), rng.random() * p.sum(), side="right")
+    return int(live[found]) if found < live.size else p.size - 1
 
 
 def loop_breakers(history: Sequence[int], longest: int = 16, single_repeats: int = 4) -> set[int]:

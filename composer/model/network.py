@@ -209,10 +209,14 @@ def move_logits(moves: np.ndarray, outlines: np.ndarray, previous: np.ndarray) -
     ``previous`` the pitch id each piece just played; returns ``(batch, ids)``."""
     before = outlines[previous]
     found = np.zeros((len(previous), len(outlines)), np.float32)
+    # A move's logit depends only on the note moved to: look each of the 128 up once per piece,
+    # then gather by every chord's note (a twentieth of the work of clipping thousands of moves).
+    notes = np.clip(outlines, 0, 127)  # the markers read note 0, and are zeroed below
+    pitches = np.arange(128)
     for line in (0, 1):
-        move = outlines[None, :, line] - before[:, line : line + 1]
+        move = pitches[None, :] - before[:, line : line + 1]
         index = np.clip(move, -MOVE_REACH, MOVE_REACH) + MOVE_REACH + line * MOVES
-        found += np.take_along_axis(moves, index.astype(np.int64), axis=1)
+        found += np.take_along_axis(moves, index, axis=1)[:, notes[:, line]]
     found[before[:, 0] < 0] = 0.0
     found[:, outlines[:, 0] < 0] = 0.0
     return found
