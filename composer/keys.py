@@ -94,25 +94,29 @@ def detect_key(events: Sequence[Event]) -> Key:
     return best
 
 
-def draw_key(shares: dict[str, float], seed: int) -> Key | None:
-    """A key drawn (with ``seed``) from ``shares`` (key name -> share of a style's training
-    pieces); None when there are none (models from before they were recorded)."""
+def draw_key(shares: dict[str, float], seed: int, candidate: int = 0) -> Key | None:
+    """A key drawn (with ``seed``, and for candidates after the first their number) from
+    ``shares`` (key name -> share of a style's training pieces); None when there are none
+    (models from before they were recorded)."""
     if not shares:
         return None
     names = sorted(shares)
     weights = np.array([shares[n] for n in names], dtype=float)
-    drawn = np.random.default_rng([seed, 7]).choice(len(names), p=weights / weights.sum())
+    rng = np.random.default_rng([seed, 7, candidate] if candidate else [seed, 7])
+    drawn = rng.choice(len(names), p=weights / weights.sum())
     return parse_key(names[int(drawn)])
 
 
-def settle_key(events: Sequence[Event], shares: dict[str, float], seed: int) -> list[Event]:
-    """``events`` moved into the key :func:`draw_key` draws with ``seed``, so new pieces spread
-    over keys as the style's music does.
+def settle_key(
+    events: Sequence[Event], shares: dict[str, float], seed: int, candidate: int = 0
+) -> list[Event]:
+    """``events`` moved into the key :func:`draw_key` draws with ``seed`` (and ``candidate``), so
+    new pieces spread over keys as the style's music does.
 
     A model trained in all twelve keys starts anywhere; the collections it learnt from sit in a
     few keys. Unchanged when there are no shares.
     """
-    drawn = draw_key(shares, seed)
+    drawn = draw_key(shares, seed, candidate)
     if drawn is None or not events:
         return list(events)
     shift = shift_between(detect_key(events), drawn)

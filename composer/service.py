@@ -372,7 +372,13 @@ class Composer:
         # steered towards its piece instead, and keeps the network's likeliest.
         critic = model.critic_for(style) if source is None else None
         count = candidate_count(critic, request.length, self.settings.candidates)
-        candidates = [self._batcher.submit(replace(piece, candidate=c)) for c in range(count)]
+        own_keys = critic is not None and critic.own_keys and wanted_key is None
+        candidates = [
+            self._batcher.submit(
+                replace(piece, candidate=c, **(model.key_guide(style, seed, None, c) if own_keys else {}))
+            )
+            for c in range(count)
+        ]
         return _Plan(
             request,
             seed,
@@ -408,7 +414,9 @@ class Composer:
             shift = shift_between(detect_key(new_events), wanted_key) + request.transpose
         else:
             if source is None:  # a new piece: in a key the style's music is often in
-                new_events = settle_key(new_events, self.load().keys_for(style), seed)
+                own = plan.critic is not None and plan.critic.own_keys
+                keys = self.load().keys_for(style)
+                new_events = settle_key(new_events, keys, seed, result.candidate if own else 0)
             shift = request.transpose
         new_events = [e.transposed(shift) for e in new_events] if shift else new_events
         key = wanted_key or detect_key(new_events if source is None else primer_events + new_events)

@@ -16,6 +16,7 @@ from composer.events import Event
 from composer.generation.critic import CANDIDATE_EVENTS, Critic, candidate_count, choose
 from composer.generation.features import features
 from composer.generation.generate import Generated, PieceRequest
+from composer.keys import draw_key
 from composer.model import artifact
 from composer.model.stepper import Stepper
 from composer.service import Composer, ComposeRequest
@@ -156,7 +157,14 @@ def test_the_evaluate_command_fits_and_keeps_a_critic(tmp_path, monkeypatch, cap
     assert critic is not None and critic.candidates == 3
     (result,) = json.loads((tmp_path / "reports" / "m" / "report.json").read_text())["models"]
     assert result["decoding"].endswith("mine: the critic's choice of 3")
+    assert not critic.own_keys
     assert main(["evaluate", "models/m.cadenza", "--no-critic", "--pieces", "2", "--length", "30"]) == 0
+    keyed = ["--fit-critic", "mine", "--candidate-keys", "--pieces", "1", "--length", "20"]
+    assert main(["evaluate", "models/m.cadenza", *keyed]) == 0
+    assert artifact.load(tmp_path / "models" / "m.cadenza").critic_for("mine").own_keys
+    with pytest.raises(SystemExit):
+        main(["evaluate", "models/m.cadenza", "--candidate-keys"])
+    assert "--candidate-keys is a setting of the critic" in capsys.readouterr().err
     assert main(["evaluate", "models/m.cadenza", "--fit-critic", "jazz"]) == 2
     assert "no style 'jazz'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -207,3 +215,49 @@ def test_a_long_piece_draws_fewer_candidates():
     assert candidate_count(critic, 100_000) == 1
     assert candidate_count(critic, 500, asked=3) == 3  # COMPOSER_CANDIDATES or --candidates
     assert candidate_count(None, 80) == 1 and candidate_count(None, 80, asked=4) == 4
+
+
+def test_candidates_that_draw_their_own_keys_are_settled_in_the_key_of_the_one_kept(
+    tiny_model_path, tmp_path
+):
+    path = tmp_path / "keyed.cadenza"
+    path.write_bytes(tiny_model_path.read_bytes())
+    rng = np.random.default_rng(6)
+    critic = _fitted([stepwise(rng) for _ in range(20)], [leaping(rng) for _ in range(20)], window=30)
+    critic = replace(critic, candidates=6, own_keys=True)
+    artifact.set_defaults(
+        path,
+        critic_by_style={"bach": critic.to_dict()},
+        keys_by_style={"bach": {"C": 0.25, "Am": 0.25, "Eb": 0.25, "F#m": 0.25}},
+    )
+    assert Critic.from_dict(critic.to_dict()).own_keys
+    keys = artifact.load(path).keys_for("bach")
+    assert draw_key(keys, 11, 0) == draw_key(keys, 11)  # the first candidate keeps the seed's key
+    drawn = [draw_key(keys, 11, c) for c in range(6)]
+    assert len(set(drawn)) > 1
+    composer = Composer(ComposerSettings(model=path), workers=1)
+    try:
+        composer.load()
+        submitted = []
+        original = composer._batcher.submit
+
+        def keeping(piece: PieceRequest) -> object:
+            submitted.append((piece, original(piece)))
+            return submitted[-1][1]
+
+        composer._batcher.submit = keeping
+        new = composer.compose_sync(ComposeRequest(length=30, seed=11, style="bach"), tmp_path / "new")
+        model = composer.load()
+        for piece, _ in submitted:  # each candidate opens on its own key's tonic chord
+            guide = model.key_guide("bach", 11, None, piece.candidate)
+            assert piece.opening == guide["opening"]
+        results = [future.result() for _, future in submitted]
+        kept = choose(results, critic, model.vocabulary)
+        assert new.log_likelihood == round(kept.log_likelihood, 4)
+        assert new.key == str(draw_key(keys, 11, kept.candidate))
+        assert drawn[kept.candidate] != drawn[0]  # here the critic kept a candidate in another key
+        submitted.clear()
+        composer.compose_sync(ComposeRequest(length=30, seed=11, style="bach", key="D"), tmp_path / "d")
+        assert {piece.opening for piece, _ in submitted} == {()}  # a key asked for is every candidate's
+    finally:
+        composer.close()

@@ -186,6 +186,12 @@ def evaluate_parser() -> argparse.ArgumentParser:
         "composer then keeps the likeliest real of several candidates",
     )
     p.add_argument(
+        "--candidate-keys",
+        action="store_true",
+        help="with --fit-critic: each candidate of a new piece draws its own key from the style's spread, "
+        "so that the critic chooses the key and mode too",
+    )
+    p.add_argument(
         "--no-critic",
         action="store_true",
         help="judge the pieces as the network alone chooses them, without the styles' critics",
@@ -288,7 +294,9 @@ def _fit_leans(model: Path, style: str, sampling: SamplingOptions, out: Path | N
     return fitted
 
 
-def _fit_critic(model: Path, style: str, sampling: SamplingOptions | None, candidates: int | None) -> Path:
+def _fit_critic(
+    model: Path, style: str, sampling: SamplingOptions | None, candidates: int | None, own_keys: bool
+) -> Path:
     """``evaluate --fit-critic``: a critic for ``style`` (:mod:`training.critic`), written into
     ``model`` beside the others."""
     from composer.model import artifact
@@ -299,9 +307,11 @@ def _fit_critic(model: Path, style: str, sampling: SamplingOptions | None, candi
     loaded = artifact.load(model)
     target = [p.events for p in training_pieces(loaded) if p.style == style]
     stepper = Stepper(loaded.config, loaded.weights)
-    critic = fit_critic(loaded, stepper, style, target, sampling, candidates or CANDIDATES)
+    critic = fit_critic(loaded, stepper, style, target, sampling, candidates or CANDIDATES, own_keys)
     kept = loaded.defaults.get("critic_by_style", {})
-    print(f"critic for {style}: {critic.feature.shape[0]} trees, the likeliest real of {critic.candidates}")
+    keys = ", each drawing its own key" if own_keys else ""
+    trees = critic.feature.shape[0]
+    print(f"critic for {style}: {trees} trees, the likeliest real of {critic.candidates}{keys}")
     return artifact.set_defaults(model, critic_by_style={**kept, style: critic.to_dict()})
 
 
@@ -330,6 +340,8 @@ def evaluate_main(argv: list[str]) -> int:
             "--fit-critic fits the critic a plain evaluation measures: no --harmonize, "
             "--continuations or --no-critic with it"
         )
+    if args.candidate_keys and args.fit_critic is None:
+        evaluate_parser().error("--candidate-keys is a setting of the critic --fit-critic fits: give it too")
     if args.fit_leans and args.keep_for is None:
         evaluate_parser().error("--fit-leans fits the leans of the style --keep-for names: give it too")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -346,7 +358,9 @@ def evaluate_main(argv: list[str]) -> int:
         fitted = []
         if args.fit_critic is not None:
             _check_style(args.model, args.fit_critic, "--fit-critic")
-            fitted.append(_fit_critic(args.model, args.fit_critic, sampling, args.candidates))
+            fitted.append(
+                _fit_critic(args.model, args.fit_critic, sampling, args.candidates, args.candidate_keys)
+            )
         if args.harmonize:
             from training.harmony_eval import harmonize_files
 

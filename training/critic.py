@@ -43,6 +43,7 @@ def fit_critic(
     target: Sequence[Sequence[Event]],
     sampling: SamplingOptions | None = None,
     candidates: int = CANDIDATES,
+    own_keys: bool = False,
     batch: int = 16,
     seed: int = 0,
 ) -> Critic:
@@ -76,14 +77,16 @@ def fit_critic(
     trees = GradientBoostingClassifier(
         n_estimators=TREES, max_depth=DEPTH, learning_rate=RATE, subsample=0.8, random_state=seed
     ).fit(x, y)
-    critic = export(trees, names, length, candidates)
+    critic = export(trees, names, length, candidates, own_keys)
     if not np.allclose(critic.decision(x), trees.decision_function(x), atol=1e-6):
         raise RuntimeError("the critic's copied trees do not score as scikit-learn's do")
     log.info("critic for %s: %d training pieces against %d of the model's", style, len(target), len(made))
     return critic
 
 
-def export(trees: object, names: Sequence[str], window: int, candidates: int) -> Critic:
+def export(
+    trees: object, names: Sequence[str], window: int, candidates: int, own_keys: bool = False
+) -> Critic:
     """A fitted binary ``GradientBoostingClassifier`` as a :class:`Critic` (plain arrays)."""
     fitted = [estimator.tree_ for estimator in trees.estimators_[:, 0]]
     nodes = max(t.node_count for t in fitted)
@@ -97,6 +100,7 @@ def export(trees: object, names: Sequence[str], window: int, candidates: int) ->
         names=tuple(names),
         window=window,
         candidates=candidates,
+        own_keys=own_keys,
         base=0.0,
         rate=float(trees.learning_rate),
         feature=feature.astype(np.int64),

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from composer.events import TICKS_PER_QUARTER, Event
-from composer.generation.critic import candidate_count, choose
+from composer.generation.critic import Critic, candidate_count, choose
 from composer.generation.generate import PieceRequest, generate
 from composer.generation.sampling import SamplingOptions
 from composer.keys import NAMES, settle_key
@@ -273,7 +273,9 @@ def generate_requests(
     judges = [model.critic_for(styles[r.style]) if critics else None for r in requests]
     counts = [candidate_count(j, r.length, candidates) for j, r in zip(judges, requests, strict=True)]
     expanded = [
-        replace(r, candidate=c) for r, count in zip(requests, counts, strict=True) for c in range(count)
+        replace(r, candidate=c, **_own_key(model, judge, r, c))
+        for r, judge, count in zip(requests, judges, counts, strict=True)
+        for c in range(count)
     ]
     results = []
     for start in range(0, len(expanded), batch):
@@ -284,9 +286,20 @@ def generate_requests(
         start += count
         events = [model.vocabulary.decode_event(row) for row in result.rows]
         if model.config.arch != "seed":  # placed in a key as the composer places a new piece
-            events = settle_key(events, model.keys_for(styles[request.style]), request.seed)
+            own = judge is not None and judge.own_keys
+            events = settle_key(
+                events, model.keys_for(styles[request.style]), request.seed, result.candidate if own else 0
+            )
         made.append(Made(request.seed, styles[request.style], events, result.ended_naturally))
     return made
+
+
+def _own_key(model: Artifact, judge: Critic | None, request: PieceRequest, candidate: int) -> dict:
+    """The key guide of a candidate that draws its own key (its critic's ``own_keys``), as the
+    composer gives it; nothing where the candidates share their request's."""
+    if judge is None or not judge.own_keys or not request.opening:
+        return {}
+    return model.key_guide(model.vocabulary.styles[request.style], request.seed, None, candidate)
 
 
 def tell_apart_figures(

@@ -51,6 +51,9 @@ class Critic:
     """Events per scored window: the length of the pieces it was fitted on."""
     candidates: int
     """How many candidates a new piece of the style draws for the critic to choose from."""
+    own_keys: bool
+    """Whether each candidate draws its own key (where none is asked for), so that the critic
+    chooses the key and mode too (:func:`composer.keys.draw_key`)."""
     base: float
     """The trees' starting score (the log-odds of the fitting's classes)."""
     rate: float
@@ -104,6 +107,7 @@ class Critic:
             "names": list(self.names),
             "window": self.window,
             "candidates": self.candidates,
+            "own_keys": self.own_keys,
             "base": self.base,
             "rate": self.rate,
             **{name: getattr(self, name).tolist() for name in ARRAYS},
@@ -125,6 +129,7 @@ class Critic:
             names=names,
             window=int(data["window"]),
             candidates=int(data["candidates"]),
+            own_keys=bool(data.get("own_keys", False)),
             base=float(data["base"]),
             rate=float(data["rate"]),
             **arrays,

@@ -61,6 +61,8 @@ class Generated:
     log_likelihood: float = 0.0
     """The network's own log-probability of the piece's events, per event (untempered): how
     typical of what it learnt the piece is, for choosing among candidates."""
+    candidate: int = 0
+    """Which candidate of its request this is (:attr:`PieceRequest.candidate`)."""
 
 
 def end_window(length: int) -> tuple[int, int]:
@@ -97,7 +99,9 @@ class Progress:
     def result(self) -> Generated:
         """The finished piece."""
         rows = np.asarray(self.rows, dtype=np.int32).reshape(-1, 4)
-        return Generated(rows, self.ended_naturally, self.log_likelihood / max(1, len(self.rows)))
+        return Generated(
+            rows, self.ended_naturally, self.log_likelihood / max(1, len(self.rows)), self.request.candidate
+        )
 
 
 def generate(stepper: Stepper, requests: Sequence[PieceRequest]) -> list[Generated]:

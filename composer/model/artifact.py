@@ -95,13 +95,16 @@ class Artifact:
         from before this was recorded."""
         return dict(self.defaults.get("keys_by_style", {}).get(style, {}))
 
-    def key_guide(self, style: str, seed: int, key: Key | None = None) -> dict[str, object]:
+    def key_guide(
+        self, style: str, seed: int, key: Key | None = None, candidate: int = 0
+    ) -> dict[str, object]:
         """What steers a new piece of ``style`` into ``key``, or else into the key its seed draws
         from the style's spread (:func:`composer.keys.draw_key`, the key the piece is then moved
-        into): the tonic chords it opens on and each pitch id's fit to the key, as
+        into; a candidate after the first draws its own with ``candidate``): the tonic chords it
+        opens on and each pitch id's fit to the key, as
         :class:`~composer.generation.generate.PieceRequest` takes them; nothing where there is no
         key to draw."""
-        key = key or draw_key(self.keys_for(style), seed)
+        key = key or draw_key(self.keys_for(style), seed, candidate)
         if key is None or self.config.arch == "seed":
             return {}
         if key not in self._key_fits:
