@@ -368,10 +368,12 @@ class Composer:
             outlines=vocabulary.outlines,
             **guide,  # a new piece is steered into the key it will be in
         )
-        # A new piece's critic chooses among its own number of candidates; a continuation is
-        # steered towards its piece instead, and keeps the network's likeliest.
+        # A new piece's critic chooses among its own number of candidates; a continuation's
+        # candidates are steered towards its piece, and the one nearest it is kept.
         critic = model.critic_for(style) if source is None else None
         count = candidate_count(critic, request.length, self.settings.candidates)
+        if source is not None:  # kept for the piece's key and texture (see _finish)
+            count = self.settings.candidates or self.settings.continuation_candidates
         own_keys = critic is not None and critic.own_keys and wanted_key is None
         candidates = [
             self._batcher.submit(
@@ -403,7 +405,8 @@ class Composer:
         vocabulary = self.load().vocabulary
         watch = _Stopwatch(timings)
         lap = watch.lap
-        result = choose(results, plan.critic, vocabulary)
+        texture = texture_of(primer_events) if source is not None and primer_events else None
+        result = choose(results, plan.critic, vocabulary, texture)
         lap("choose")
         new_events = [vocabulary.decode_event(row) for row in result.rows]
         if not result.ended_naturally and new_events:

@@ -36,6 +36,13 @@ class ComposerSettings(BaseSettings):
     harmony_candidates: int = Field(
         8, ge=1, le=64, description="harmonizations drawn for each melody; the network's likeliest is kept"
     )
+    continuation_candidates: int = Field(
+        8,
+        ge=1,
+        le=16,
+        description="continuations drawn for each piece sent in, generated together; the one nearest the "
+        "piece's key and texture is kept",
+    )
     continuation_steering: float = Field(
         1.0,
         ge=0,

@@ -134,7 +134,8 @@ def test_the_composer_draws_the_critic_s_candidates_for_new_pieces_only(tiny_mod
         composer.compose_sync(
             ComposeRequest(length=20, seed=3, style="bach", primer=new.midi), tmp_path / "more"
         )
-        assert len(submitted) == 1  # a continuation follows its piece, not the critic
+        # A continuation follows its piece, not the critic: its own number, the nearest kept.
+        assert len(submitted) == composer.settings.continuation_candidates == 8
     finally:
         composer.close()
 

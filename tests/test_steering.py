@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from composer.events import Event
-from composer.generation.steering import Balance, chord_bias, steering, texture_of
+from composer.events import Event, events_from_notes
+from composer.generation.steering import Balance, chord_bias, steering, texture_distance, texture_of
+from composer.midi.read import read_score
 from composer.model.vocabulary import MARKERS, Vocabulary
 from composer.service import Composer, ComposeRequest
 from composer.settings import ComposerSettings
@@ -81,3 +82,42 @@ def test_continuations_are_steered_unless_switched_off(tiny_model_path, tmp_path
         finally:
             composer.close()
     assert made[0] != made[1]
+
+
+def test_the_candidate_nearest_the_piece_s_texture_is_the_one_nearest_in_key_range_size_and_pace():
+    texture = texture_of(A_MAJOR * 10)
+    same = A_MAJOR * 5
+    c_major = [Event((60, 64, 67, 72), 12, 12, 5), Event((65, 69, 72, 77), 12, 12, 5)] * 7
+    thin = [Event((69,), 12, 12, 5), Event((73,), 12, 12, 5)] * 7
+    busy = [Event(e.pitches, 3, 3, 5) for e in A_MAJOR] * 5
+    distances = [texture_distance(events, texture) for events in (same, c_major, thin, busy)]
+    assert distances[0] == min(distances) and distances[0] < 0.2
+    assert all(d > 0.5 for d in distances[1:])
+    assert texture_distance([], texture) == float("inf")
+
+
+def test_a_continuation_keeps_the_candidate_nearest_its_piece(tiny_model_path, tmp_path):
+    data = midi_corpus.pedalled_piano()
+    composer = Composer(ComposerSettings(model=tiny_model_path, continuation_candidates=5), workers=1)
+    try:
+        composer.load()
+        submitted = []
+        original = composer._batcher.submit
+
+        def keeping(piece: object) -> object:
+            submitted.append(original(piece))
+            return submitted[-1]
+
+        composer._batcher.submit = keeping
+        request = ComposeRequest(length=30, seed=4, primer=data, audio=False, picture=False)
+        made = composer.compose_sync(request, tmp_path / "more")
+        assert len(submitted) == 5
+        vocabulary = composer.load().vocabulary
+        drawn = [future.result() for future in submitted]
+        texture = texture_of(events_from_notes(read_score(data).notes))
+        decoded = [[vocabulary.decode_event(row) for row in r.rows] for r in drawn]
+        distances = [texture_distance(d, texture) for d in decoded]
+        assert len(set(distances)) > 1  # different candidates, so the choice means something
+        assert made.log_likelihood == round(drawn[int(np.argmin(distances))].log_likelihood, 4)
+    finally:
+        composer.close()

@@ -23,6 +23,7 @@ import numpy as np
 from composer.events import Event
 from composer.generation.features import features
 from composer.generation.generate import Generated, best_candidate
+from composer.generation.steering import Texture, texture_distance
 from composer.model.vocabulary import Vocabulary
 
 LEAF = -1
@@ -155,10 +156,19 @@ def candidate_count(critic: Critic | None, length: int, asked: int | None = None
     return max(1, min(critic.candidates, CANDIDATE_EVENTS // max(1, length)))
 
 
-def choose(results: Sequence[Generated], critic: Critic | None, vocabulary: Vocabulary) -> Generated:
-    """The candidate to keep: with a critic, the one it finds likeliest real; without, the one the
-    network finds likeliest (:func:`~composer.generation.generate.best_candidate`)."""
-    if critic is None or len(results) == 1:
+def choose(
+    results: Sequence[Generated],
+    critic: Critic | None,
+    vocabulary: Vocabulary,
+    texture: Texture | None = None,
+) -> Generated:
+    """The candidate to keep: for a continuation (``texture``, the end of its piece), the one
+    nearest the piece's key and texture (:func:`~composer.generation.steering.texture_distance`);
+    with a critic, the one it finds likeliest real; else the one the network finds likeliest
+    (:func:`~composer.generation.generate.best_candidate`)."""
+    if len(results) == 1 or (critic is None and texture is None):
         return best_candidate(results)
     pieces = [[vocabulary.decode_event(row) for row in result.rows] for result in results]
+    if texture is not None:
+        return results[int(np.argmin([texture_distance(piece, texture) for piece in pieces]))]
     return results[critic.most_real(pieces)]

@@ -161,3 +161,27 @@ class Balance:
         """Count the gap just chosen."""
         self.gaps = self.gaps * (1 - 1 / BALANCE_EVENTS)
         self.gaps[gap_id] += 1.0
+
+
+KEY_DISTANCE = 4.0
+"""How much a candidate's pitch-class mismatch counts in :func:`texture_distance` against the
+log ratios of span, chord size and pace (a mismatch of 0.25, a key apart, as much as a span
+e^1 times too wide)."""
+
+
+def texture_distance(events: Sequence[Event], texture: Texture) -> float:
+    """How far a candidate continuation is from the end of its piece: the pitch-class shares it
+    does not share with the piece (times :data:`KEY_DISTANCE`), and how far its span, notes per
+    onset and mean gap between onsets are from the piece's, as absolute log ratios."""
+    if not events:
+        return float("inf")
+    histogram = pitch_class_histogram(events)
+    shares = histogram / histogram.sum() if histogram.any() else np.full(12, 1 / 12)
+    pitches = [p for e in events for p in e.pitches]
+    low, high = np.percentile(pitches, [5, 95])
+    ours = (max(high - low, 1.0), np.mean([len(e.pitches) for e in events]), np.mean([e.ioi for e in events]))
+    theirs = (max(texture.high - texture.low, 1.0), texture.notes_per_onset, np.mean(texture.iois))
+    apart = KEY_DISTANCE * (1.0 - float(np.minimum(shares, texture.pitch_classes).sum()))
+    return apart + sum(
+        abs(float(np.log(max(a, 0.5) / max(b, 0.5)))) for a, b in zip(ours, theirs, strict=True)
+    )
