@@ -60,6 +60,26 @@ def tiny_model_path(tmp_path_factory, tiny_pieces):
     return train(options, pieces=tiny_pieces).path
 
 
+@pytest.fixture
+def watch_submissions():
+    """Factory: start a composer's batcher and record every piece handed to it, with its future
+    (each piece is still generated as it would be)."""
+
+    def watch(composer: object) -> list:
+        composer.load()  # starts the batcher
+        seen = []
+        original = composer._batcher.submit
+
+        def submit(piece: object) -> object:
+            seen.append((piece, original(piece)))
+            return seen[-1][1]
+
+        composer._batcher.submit = submit
+        return seen
+
+    return watch
+
+
 FAKE_TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4OTA.GaBcDe.abcdefghijklmnopqrstuvwxyz0123"
 
 

@@ -101,7 +101,9 @@ def test_a_fitted_critic_chooses_pieces_nearer_the_training_pieces(tiny_model_pa
     assert repeats[1] > repeats[0]  # the critic chose the candidates that repeat most, as the target
 
 
-def test_the_composer_draws_the_critic_s_candidates_for_new_pieces_only(tiny_model_path, tmp_path):
+def test_the_composer_draws_the_critic_s_candidates_for_new_pieces_only(
+    tiny_model_path, tmp_path, watch_submissions
+):
     path = tmp_path / "judged.cadenza"
     path.write_bytes(tiny_model_path.read_bytes())
     rng = np.random.default_rng(2)
@@ -109,20 +111,12 @@ def test_the_composer_draws_the_critic_s_candidates_for_new_pieces_only(tiny_mod
     artifact.set_defaults(path, critic_by_style={"bach": replace(critic, candidates=5).to_dict()})
     composer = Composer(ComposerSettings(model=path), workers=1)
     try:
-        composer.load()  # starts the batcher
-        submitted = []
-        original = composer._batcher.submit
-
-        def counting(piece: PieceRequest) -> object:
-            submitted.append(original(piece))
-            return submitted[-1]
-
-        composer._batcher.submit = counting
+        submitted = watch_submissions(composer)
         new = composer.compose_sync(ComposeRequest(length=30, seed=3, style="bach"), tmp_path / "new")
         assert len(submitted) == 5 and "choose" in new.timings
         # The piece kept is the candidate the critic finds likeliest real.
         vocabulary = composer.load().vocabulary
-        drawn = [future.result() for future in submitted]
+        drawn = [future.result() for _, future in submitted]
         decoded = [[vocabulary.decode_event(row) for row in result.rows] for result in drawn]
         kept = drawn[critic.most_real(decoded)]
         assert new.log_likelihood == round(kept.log_likelihood, 4)
@@ -219,7 +213,7 @@ def test_a_long_piece_draws_fewer_candidates():
 
 
 def test_candidates_that_draw_their_own_keys_are_settled_in_the_key_of_the_one_kept(
-    tiny_model_path, tmp_path
+    tiny_model_path, tmp_path, watch_submissions
 ):
     path = tmp_path / "keyed.cadenza"
     path.write_bytes(tiny_model_path.read_bytes())
@@ -238,15 +232,7 @@ def test_candidates_that_draw_their_own_keys_are_settled_in_the_key_of_the_one_k
     assert len(set(drawn)) > 1
     composer = Composer(ComposerSettings(model=path), workers=1)
     try:
-        composer.load()
-        submitted = []
-        original = composer._batcher.submit
-
-        def keeping(piece: PieceRequest) -> object:
-            submitted.append((piece, original(piece)))
-            return submitted[-1][1]
-
-        composer._batcher.submit = keeping
+        submitted = watch_submissions(composer)
         new = composer.compose_sync(ComposeRequest(length=30, seed=11, style="bach"), tmp_path / "new")
         model = composer.load()
         for piece, _ in submitted:  # each candidate opens on its own key's tonic chord

@@ -96,24 +96,16 @@ def test_the_candidate_nearest_the_piece_s_texture_is_the_one_nearest_in_key_ran
     assert texture_distance([], texture) == float("inf")
 
 
-def test_a_continuation_keeps_the_candidate_nearest_its_piece(tiny_model_path, tmp_path):
+def test_a_continuation_keeps_the_candidate_nearest_its_piece(tiny_model_path, tmp_path, watch_submissions):
     data = midi_corpus.pedalled_piano()
     composer = Composer(ComposerSettings(model=tiny_model_path, continuation_candidates=5), workers=1)
     try:
-        composer.load()
-        submitted = []
-        original = composer._batcher.submit
-
-        def keeping(piece: object) -> object:
-            submitted.append(original(piece))
-            return submitted[-1]
-
-        composer._batcher.submit = keeping
+        submitted = watch_submissions(composer)
         request = ComposeRequest(length=30, seed=4, primer=data, audio=False, picture=False)
         made = composer.compose_sync(request, tmp_path / "more")
         assert len(submitted) == 5
         vocabulary = composer.load().vocabulary
-        drawn = [future.result() for future in submitted]
+        drawn = [future.result() for _, future in submitted]
         texture = texture_of(events_from_notes(read_score(data).notes))
         decoded = [[vocabulary.decode_event(row) for row in r.rows] for r in drawn]
         distances = [texture_distance(d, texture) for d in decoded]
