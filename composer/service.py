@@ -370,10 +370,11 @@ class Composer:
         )
         # A new piece's critic chooses among its own number of candidates; a continuation's
         # candidates are steered towards its piece, and the one nearest it is kept.
-        critic = model.critic_for(style) if source is None else None
-        count = candidate_count(critic, request.length, self.settings.candidates)
-        if source is not None:  # kept for the piece's key and texture (see _finish)
-            count = self.settings.candidates or self.settings.continuation_candidates
+        if source is None:
+            critic = model.critic_for(style)
+            count = candidate_count(critic, request.length, self.settings.candidates)
+        else:  # kept for the piece's key and texture (see _finish)
+            critic, count = None, self.settings.candidates or self.settings.continuation_candidates
         own_keys = critic is not None and critic.own_keys and wanted_key is None
         candidates = [
             self._batcher.submit(

@@ -39,6 +39,15 @@ def _fitted(real: list[list[Event]], made: list[list[Event]], window: int = 40) 
     return critic
 
 
+def _judged_copy(model: Path, path: Path, seed: int, **changes: object) -> tuple[Path, Critic]:
+    """A copy of ``model`` at ``path``, and a critic (fitted on made-up pieces, windows of 30
+    events) with ``changes``, for the test to write into it."""
+    path.write_bytes(model.read_bytes())
+    rng = np.random.default_rng(seed)
+    critic = _fitted([stepwise(rng) for _ in range(20)], [leaping(rng) for _ in range(20)], window=30)
+    return path, replace(critic, **changes)
+
+
 def test_the_copied_trees_score_as_scikit_learn_does_and_survive_the_model_file():
     rng = np.random.default_rng(0)
     real = [stepwise(rng) for _ in range(20)]
@@ -104,11 +113,8 @@ def test_a_fitted_critic_chooses_pieces_nearer_the_training_pieces(tiny_model_pa
 def test_the_composer_draws_the_critic_s_candidates_for_new_pieces_only(
     tiny_model_path, tmp_path, watch_submissions
 ):
-    path = tmp_path / "judged.cadenza"
-    path.write_bytes(tiny_model_path.read_bytes())
-    rng = np.random.default_rng(2)
-    critic = _fitted([stepwise(rng) for _ in range(20)], [leaping(rng) for _ in range(20)], window=30)
-    artifact.set_defaults(path, critic_by_style={"bach": replace(critic, candidates=5).to_dict()})
+    path, critic = _judged_copy(tiny_model_path, tmp_path / "judged.cadenza", 2, candidates=5)
+    artifact.set_defaults(path, critic_by_style={"bach": critic.to_dict()})
     composer = Composer(ComposerSettings(model=path), workers=1)
     try:
         submitted = watch_submissions(composer)
@@ -215,11 +221,7 @@ def test_a_long_piece_draws_fewer_candidates():
 def test_candidates_that_draw_their_own_keys_are_settled_in_the_key_of_the_one_kept(
     tiny_model_path, tmp_path, watch_submissions
 ):
-    path = tmp_path / "keyed.cadenza"
-    path.write_bytes(tiny_model_path.read_bytes())
-    rng = np.random.default_rng(6)
-    critic = _fitted([stepwise(rng) for _ in range(20)], [leaping(rng) for _ in range(20)], window=30)
-    critic = replace(critic, candidates=6, own_keys=True)
+    path, critic = _judged_copy(tiny_model_path, tmp_path / "keyed.cadenza", 6, candidates=6, own_keys=True)
     artifact.set_defaults(
         path,
         critic_by_style={"bach": critic.to_dict()},
