@@ -12,6 +12,8 @@ import json
 import logging
 from typing import Any
 
+import aiofiles
+import aiofiles.os
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -145,11 +147,16 @@ class CadenzaBot(commands.Bot):
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         record = self.settings.data_dir / "slash-commands.sha256"
         name = self.composer.settings.model.name
-        if record.exists() and record.read_text().strip() == digest:
+        sent = ""
+        if await aiofiles.os.path.exists(record):
+            async with aiofiles.open(record) as handle:
+                sent = (await handle.read()).strip()
+        if sent == digest:
             log.info("loaded %s; %d slash commands unchanged, not published again", name, len(payload))
             return
         synced = await self.tree.sync()
-        record.write_text(digest + "\n")
+        async with aiofiles.open(record, "w") as handle:
+            await handle.write(digest + "\n")
         log.info("loaded %s; %d slash commands published", name, len(synced))
 
     async def close(self) -> None:

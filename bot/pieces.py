@@ -23,6 +23,7 @@ from bot.buttons import piece_view
 from bot.failures import explain
 from bot.options import format_options, request_options
 from bot.progress import Post, ProgressMessage
+from bot.uploads import read_files
 from composer.service import ComposeRequest, Composition
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ async def run_job(bot: CadenzaBot, job: Job, post: Post) -> discord.Message | No
             piece = await bot.composer.compose(job.request, out_dir)
         # The slot is free for the next piece while this one is uploaded and edited in.
         log.info("composed %s for %s in %.1f s", piece.midi.name, job.user, piece.timings["total"])
-        return await progress.finish(content=None, **answer(job, piece, bot.settings.prefix))
+        return await progress.finish(content=None, **await answer(job, piece, bot.settings.prefix))
     except Exception as error:
         if progress.message is None:
             raise
@@ -97,7 +98,7 @@ async def run_job(bot: CadenzaBot, job: Job, post: Post) -> discord.Message | No
             shutil.rmtree(out_dir, ignore_errors=True)
 
 
-def answer(job: Job, piece: Composition, prefix: str) -> dict[str, Any]:
+async def answer(job: Job, piece: Composition, prefix: str) -> dict[str, Any]:
     """The embed, files and buttons of the answer, as keyword arguments for ``Message.edit``."""
     paths, notes = files_within(piece, job.upload_limit)
     embed = piece_embed(job, piece, prefix, notes)
@@ -105,7 +106,7 @@ def answer(job: Job, piece: Composition, prefix: str) -> dict[str, Any]:
         embed.set_image(url=f"attachment://{piece.picture.name}")
     return {
         "embed": embed,
-        "attachments": [discord.File(path, filename=path.name) for path in paths],
+        "attachments": await read_files(paths),
         "view": piece_view(job.request, piece, job.source_id),
     }
 

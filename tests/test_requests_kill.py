@@ -110,7 +110,9 @@ def test_a_bot_killed_between_posting_and_recording_the_post_does_not_post_twice
     )
     assert first.wait(timeout=600) == -signal.SIGKILL
     before = states(tmp_path)
-    assert Counter(state for state, _, _ in before.values()) == {"done": 1, "posting": 1, "pending": 1}
+    # The worker composes the next request while it posts one, so #3 may have started.
+    assert [before[rid][0] for rid in (1, 2)] == ["done", "posting"]
+    assert before[3][0] in ("pending", "composing")
     finish(tiny_model_path, tmp_path)
 
     confirmed, songs, repeated = posts(tmp_path)

@@ -157,7 +157,7 @@ class Requests(commands.Cog, name=COG):
             raise Refusal(f"The files of #{id} were removed to make room for newer songs.")
         ask = compose_request(request, self.bot.settings.max_length)
         limit = ctx.interaction.filesize_limit if ctx.interaction else ctx.guild.filesize_limit
-        await ctx.reply(**song_message(request, piece, ask, limit, replay=True))
+        await ctx.reply(**await song_message(request, piece, ask, limit, replay=True))
 
     # -- the queue, and its moderators -----------------------------------------------------------
 

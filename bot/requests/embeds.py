@@ -13,6 +13,7 @@ from bot.options import format_options
 from bot.pieces import files_within
 from bot.requests.parse import LENGTH_WORDS, MOOD_KEYS, TEMPO_WORDS, Understood
 from bot.requests.store import SongRequest
+from bot.uploads import read_files
 from composer.keys import parse_key
 from composer.service import ComposeRequest, Composition
 
@@ -143,7 +144,7 @@ def history_embed(page_requests: Sequence[SongRequest], total: int, page: int, p
     return embed
 
 
-def song_message(
+async def song_message(
     request: SongRequest, piece: Composition, compose_request: ComposeRequest, limit: int, *, replay: bool
 ) -> dict[str, Any]:
     """The embed, files and buttons of a finished song, as keyword arguments for ``send``."""
@@ -167,7 +168,7 @@ def song_message(
         embed.set_footer(text=footer[:2048])
     return {
         "embed": embed,
-        "files": [discord.File(path, filename=path.name) for path in paths],
+        "files": await read_files(paths),
         "view": piece_view(compose_request, piece, None),
     }
 

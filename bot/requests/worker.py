@@ -164,7 +164,7 @@ class RequestWorker:
             return
         channel = self.bot.get_partial_messageable(request.channel_id, guild_id=request.guild_id)
         limit = upload_limit(self.bot.get_guild(request.guild_id))
-        content = song_message(
+        content = await song_message(
             request, piece, compose_request(request, self.bot.settings.max_length), limit, replay=False
         )
         try:

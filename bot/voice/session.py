@@ -404,7 +404,7 @@ class VoiceSession:
         piece = await compose_in(self.bot.composer, request, folder)
         try:
             job = Job(request, queued.user, queued.channel, queued.upload_limit)
-            message = answer(job, piece, self.bot.settings.prefix)
+            message = await answer(job, piece, self.bot.settings.prefix)
             await queued.channel.send(files=message.pop("attachments"), **message)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
