@@ -227,7 +227,7 @@ class _Plan:
     """The piece's candidates in the batcher; :meth:`choose` keeps one."""
     critic: Critic | None
     submitted: float
-    """When generation was handed to the batcher (``time.perf_counter``)."""
+    """When generation began, the primer read (``time.perf_counter``)."""
 
     def note_generated(self) -> None:
         """Record how long generation took, waiting for the batch included."""
@@ -376,12 +376,12 @@ class Composer:
         else:  # kept for the piece's key and texture (see _finish)
             critic, count = None, self.settings.candidates or self.settings.continuation_candidates
         own_keys = critic is not None and critic.own_keys and wanted_key is None
-        candidates = [
-            self._batcher.submit(
+        candidates = self._batcher.submit_all(
+            [
                 replace(piece, candidate=c, **(model.key_guide(style, seed, None, c) if own_keys else {}))
-            )
-            for c in range(count)
-        ]
+                for c in range(count)
+            ]
+        )
         return _Plan(
             request,
             seed,
@@ -394,7 +394,7 @@ class Composer:
             watch.timings,
             candidates,
             critic,
-            time.perf_counter(),
+            watch.clock,  # generating counts encoding the primer and feeding it
         )
 
     def _finish(self, plan: _Plan, results: Sequence[Generated], out_dir: Path) -> Composition:

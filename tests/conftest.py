@@ -68,13 +68,14 @@ def watch_submissions():
     def watch(composer: object) -> list:
         composer.load()  # starts the batcher
         seen = []
-        original = composer._batcher.submit
+        original = composer._batcher.submit_all
 
-        def submit(piece: object) -> object:
-            seen.append((piece, original(piece)))
-            return seen[-1][1]
+        def submit_all(pieces: list) -> list:
+            futures = original(pieces)
+            seen.extend(zip(pieces, futures, strict=True))
+            return futures
 
-        composer._batcher.submit = submit
+        composer._batcher.submit_all = submit_all
         return seen
 
     return watch

@@ -71,3 +71,29 @@ def test_a_bad_piece_fails_its_caller_and_the_batcher_goes_on(stepper):
         batcher.generate(PieceRequest(length=10, seed=0, style=99))  # no such style row
     assert len(batcher.generate(PieceRequest(length=10, seed=0)).rows) >= 9
     batcher.close()
+
+
+def test_candidates_sharing_a_primer_feed_it_once(stepper):
+    """A continuation's candidates share its primer: it goes through the network once for all of
+    them, and each candidate comes out as it would alone."""
+    primer = np.vstack([[1, 1, 1, 1], generate(stepper, [PieceRequest(length=30, seed=7)])[0].rows])
+    candidates = [PieceRequest(length=12, seed=4, primer=primer, candidate=c) for c in range(4)]
+    other_style = PieceRequest(length=12, seed=4, primer=primer, style=1)
+    alone = [generate(stepper, [r])[0] for r in (*candidates, other_style)]
+
+    batcher = Batcher(stepper)
+    fed, feed = [], stepper.feed
+
+    def counting_feed(rows, style, state):
+        fed.append(style)
+        return feed(rows, style, state)
+
+    stepper.feed = counting_feed
+    try:
+        results = [f.result() for f in batcher.submit_all([*candidates, other_style])]
+    finally:
+        stepper.feed = feed
+        batcher.close()
+    assert sorted(fed) == [0, 1]  # once per style, not once per candidate
+    for one, other in zip(alone, results, strict=True):
+        np.testing.assert_array_equal(one.rows, other.rows)

@@ -69,6 +69,14 @@ def test_stepper_matches_full_sequence(config):
         for name in config.heads:
             got = stepper.condition(name, logits[name], given)
             np.testing.assert_allclose(got[0], full[f"next_{name}"][t], atol=1e-4)
+    for t in (0, 9, 29):  # a primer fed in one go: the same logits, and the same state after it
+        fed, fed_state = stepper.feed(rows[: t + 1], style, stepper.initial_state(1))
+        given = {f: following[t][None, FIELDS.index(f)] for f in FIELDS}
+        for name in config.heads:
+            got = stepper.condition(name, fed[name], given)
+            np.testing.assert_allclose(got[0], full[f"next_{name}"][t], atol=1e-4)
+    for mine, stepped in zip(fed_state.h + fed_state.c, state.h + state.c, strict=True):
+        np.testing.assert_allclose(mine, stepped, atol=1e-5)
 
 
 def test_batch_step_equals_single_steps():

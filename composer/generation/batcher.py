@@ -15,12 +15,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from composer.generation.generate import Generated, PieceRequest, Progress, advance, warm_up
+from composer.generation.generate import Generated, PieceRequest, Progress, advance, warm_ups
 from composer.model.stepper import State, Stepper
 
 log = logging.getLogger(__name__)
@@ -54,19 +55,26 @@ class Batcher:
         self._thread.start()
 
     def submit(self, request: PieceRequest) -> Future[Generated]:
-        """Start generating one piece; the future resolves when it is done.
+        """Start generating one piece; the future resolves when it is done."""
+        return self.submit_all([request])[0]
 
-        The primer is fed here, on the caller's thread, so a long primer does not hold up the
-        pieces already stepping.
+    def submit_all(self, requests: Sequence[PieceRequest]) -> list[Future[Generated]]:
+        """Start generating several pieces (a request's candidates); each future resolves when
+        its piece is done.
+
+        The primers are fed here, on the caller's thread, so a long primer does not hold up the
+        pieces already stepping, and a primer the pieces share is fed once for all of them.
         """
-        logits, state = warm_up(self.stepper, request.primer, request.style)
-        joining = _Joining(Progress(request), logits, state)
+        joining = [
+            _Joining(Progress(request), logits, state)
+            for request, (logits, state) in zip(requests, warm_ups(self.stepper, requests), strict=True)
+        ]
         with self._wake:
             if self._closed:
                 raise RuntimeError("the composer is closed")
-            self._joining.append(joining)
+            self._joining += joining
             self._wake.notify()
-        return joining.future
+        return [j.future for j in joining]
 
     def generate(self, request: PieceRequest) -> Generated:
         """Generate one piece, blocking the calling thread until it is done."""

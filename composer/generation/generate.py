@@ -73,12 +73,22 @@ def end_window(length: int) -> tuple[int, int]:
 def warm_up(stepper: Stepper, primer: np.ndarray, style: int) -> tuple[dict[str, np.ndarray], State]:
     """Feed a primer (token rows) through the network; the logits predict the event after it."""
     primer = np.asarray(primer, dtype=np.int32).reshape(-1, 4)[-MAX_PRIMER_EVENTS:]
-    state = stepper.initial_state(1)
-    styles = np.array([style])
-    logits = {}
-    for row in primer:
-        logits, state = stepper.step(row[None, :], styles, state)
-    return logits, state
+    return stepper.feed(primer, style, stepper.initial_state(1))
+
+
+def warm_ups(stepper: Stepper, requests: Sequence[PieceRequest]) -> list[tuple[dict[str, np.ndarray], State]]:
+    """:func:`warm_up` for every request, each distinct primer and style fed once: the candidates
+    of one continuation share a primer of up to :data:`MAX_PRIMER_EVENTS` events, which would
+    otherwise cost as many network steps again per candidate."""
+    fed: dict[tuple, tuple[dict[str, np.ndarray], State]] = {}
+    warmed = []
+    for request in requests:
+        primer = np.asarray(request.primer, dtype=np.int32)
+        key = (request.style, primer.shape, primer.tobytes())
+        if key not in fed:
+            fed[key] = warm_up(stepper, primer, request.style)
+        warmed.append(fed[key])
+    return warmed
 
 
 class Progress:
@@ -108,7 +118,7 @@ def generate(stepper: Stepper, requests: Sequence[PieceRequest]) -> list[Generat
     """Generate every requested piece, stepping all of them as one batch."""
     if not requests:
         return []
-    warmed = [warm_up(stepper, r.primer, r.style) for r in requests]
+    warmed = warm_ups(stepper, requests)
     logits = {name: np.concatenate([w[0][name] for w in warmed]) for name in stepper.heads}
     state = State.stack([w[1] for w in warmed])
     styles = np.array([r.style for r in requests])

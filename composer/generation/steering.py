@@ -87,14 +87,14 @@ def chord_bias(vocabulary: Vocabulary, texture: Texture, strength: float = 1.0) 
     """A bias (in logits) for every pitch id of ``vocabulary``: 0 for the markers, most for chords
     in the texture's key, of its size, within its range."""
     fit = np.log(np.maximum(texture.pitch_classes, FLOOR) * 12)  # 0 for an even share, up for the key
+    notes, mask = vocabulary.chord_notes
+    count = mask.sum(axis=1)
+    key = (fit[notes % 12] * mask).sum(axis=1) / count
+    size = -2 * np.abs(count - texture.notes_per_onset) / max(1.0, texture.notes_per_onset)
+    outside = np.maximum(0.0, np.maximum(texture.low - notes, notes - texture.high))
+    within = -(((outside / 6) ** 2) * mask).sum(axis=1) / count
     bias = np.zeros(len(vocabulary.pitch_sets) + MARKERS, np.float32)
-    for i, chord in enumerate(vocabulary.pitch_sets):
-        notes = np.array(chord, dtype=float)
-        key = float(np.mean(fit[notes.astype(int) % 12]))
-        size = -2 * abs(len(chord) - texture.notes_per_onset) / max(1.0, texture.notes_per_onset)
-        outside = np.maximum(0.0, np.maximum(texture.low - notes, notes - texture.high))
-        within = -float(np.mean((outside / 6) ** 2))
-        bias[MARKERS + i] = strength * (key + size + within)
+    bias[MARKERS:] = strength * (key + size + within)
     return bias
 
 
@@ -117,11 +117,13 @@ class Steering:
 def steering(vocabulary: Vocabulary, texture: Texture, strength: float = 1.0) -> Steering:
     """The steering of a continuation whose piece ends with ``texture``."""
     shares = np.zeros((len(vocabulary.pitch_sets) + MARKERS, _GROUPS[-1].stop), np.float32)
-    for i, chord in enumerate(vocabulary.pitch_sets):
-        for pitch in chord:
-            shares[MARKERS + i, pitch % 12] += 1 / len(chord)
-            shares[MARKERS + i, 12 + pitch // REGISTER] += 1 / len(chord)
-        shares[MARKERS + i, _GROUPS[2].start + len(chord) - 1] = 1.0
+    notes, mask = vocabulary.chord_notes
+    count = mask.sum(axis=1)
+    ids = np.broadcast_to(MARKERS + np.arange(len(notes))[:, None], notes.shape)[mask]
+    weight = np.broadcast_to(1 / count[:, None], notes.shape)[mask]
+    np.add.at(shares, (ids, notes[mask] % 12), weight)
+    np.add.at(shares, (ids, 12 + notes[mask] // REGISTER), weight)
+    shares[MARKERS + np.arange(len(notes)), _GROUPS[2].start + count - 1] = 1.0
     target = np.concatenate([texture.pitch_classes, texture.registers, texture.sizes])
     known = np.array(vocabulary.iois)
     gap_ids = [MARKERS + int(np.abs(known - ioi).argmin()) for ioi in texture.iois]

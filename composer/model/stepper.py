@@ -103,12 +103,7 @@ class Stepper:
         """Feed one event per piece (``rows``: ``(batch, 4)`` ids) and get next-event logits per field
         (for chained heads, the part that does not depend on the other fields: see :meth:`condition`)."""
         rows = np.asarray(rows).reshape(-1, 4)
-        if self.config.arch == "seed":
-            x = rows[:, :1].astype(np.float32) * self._pitch_scale * self._scalar_kernel
-        else:
-            x = self._tables["style"][np.asarray(styles)]
-            for i, name in enumerate(FIELDS):
-                x = x + self._tables[name][rows[:, i]]
+        x = self._inputs(rows, styles)
         hs, cs = [], []
         for layer in range(self.config.layers):
             if layer:
@@ -129,6 +124,43 @@ class Stepper:
             kernel, bias, outlines = self._moves
             logits["pitch"] = logits["pitch"] + move_logits(x @ kernel + bias, outlines, rows[:, 0])
         return logits, State(hs, cs)
+
+    def feed(self, rows: np.ndarray, style: int, state: State) -> tuple[dict[str, np.ndarray], State]:
+        """Feed a run of events of one piece (a primer, ``rows``: ``(events, 4)`` ids) and get the
+        logits after the last, as :meth:`step` row by row would.
+
+        Faster than that by far: each layer's input is projected for every event in one matrix
+        product, and the heads (the chord head's thousands of outputs above all) run only after
+        the last event, since nothing needs the logits in between.
+        """
+        rows = np.asarray(rows).reshape(-1, 4)
+        if len(rows) > 1:
+            x = self._inputs(rows[:-1], np.full(len(rows) - 1, style))
+            hs, cs = [], []
+            for layer in range(self.config.layers):
+                if layer:
+                    x = x @ self._kernels[layer - 1]
+                x = x + self._bias[layer]
+                h, c, out = state.h[layer], state.c[layer], np.empty((len(x), self.units), np.float32)
+                for t in range(len(x)):
+                    i, f, g, o = np.split(x[t : t + 1] + h @ self._recurrent[layer], 4, axis=1)
+                    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+                    h = _sigmoid(o) * np.tanh(c)
+                    out[t] = h[0]
+                hs.append(h)
+                cs.append(c)
+                x = out
+            state = State(hs, cs)
+        return self.step(rows[-1:], np.array([style]), state)
+
+    def _inputs(self, rows: np.ndarray, styles: np.ndarray) -> np.ndarray:
+        """The first LSTM layer's input projection of each row (the embeddings folded in)."""
+        if self.config.arch == "seed":
+            return rows[:, :1].astype(np.float32) * self._pitch_scale * self._scalar_kernel
+        x = self._tables["style"][np.asarray(styles)]
+        for i, name in enumerate(FIELDS):
+            x = x + self._tables[name][rows[:, i]]
+        return x
 
     def condition(self, name: str, logits: np.ndarray, chosen: dict[str, np.ndarray]) -> np.ndarray:
         """``name``'s logits from :meth:`step` completed with the fields of the same event already
