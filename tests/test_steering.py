@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from composer.events import Event, events_from_notes
-from composer.generation.steering import Balance, chord_bias, steering, texture_distance, texture_of
+from composer.generation.steering import (
+    Balance,
+    chord_bias,
+    fit_register,
+    steering,
+    texture_distance,
+    texture_of,
+)
 from composer.midi.read import read_score
 from composer.model.vocabulary import MARKERS, Vocabulary
 from composer.service import Composer, ComposeRequest
@@ -107,9 +114,26 @@ def test_a_continuation_keeps_the_candidate_nearest_its_piece(tiny_model_path, t
         vocabulary = composer.load().vocabulary
         drawn = [future.result() for _, future in submitted]
         texture = texture_of(events_from_notes(read_score(data).notes))
-        decoded = [[vocabulary.decode_event(row) for row in r.rows] for r in drawn]
+        decoded = [fit_register([vocabulary.decode_event(row) for row in r.rows], texture) for r in drawn]
         distances = [texture_distance(d, texture) for d in decoded]
         assert len(set(distances)) > 1  # different candidates, so the choice means something
         assert made.log_likelihood == round(drawn[int(np.argmin(distances))].log_likelihood, 4)
     finally:
         composer.close()
+
+
+def test_a_new_part_s_bass_and_top_line_move_by_octaves_into_the_piece_s_range():
+    """Game music with its bass in the first octave, continued by chords a model knows from
+    chorales: the chords' basses go down an octave (never below the piece's lowest note), their
+    top notes up where the piece reaches higher, single notes and pitch classes stay."""
+    piece = [Event((27 + i % 2, 50, 86 + i % 5), 12, 12, 5) for i in range(64)]
+    texture = texture_of(piece)
+    part = [Event((45, 57, 64), 12, 12, 5), Event((67,), 6, 6, 5), Event((38, 55, 62), 12, 12, 5)] * 10
+    fitted = fit_register(part, texture)
+    assert [e.pitches for e in fitted[:3]] == [(33, 57, 88), (67,), (38, 55, 86)]  # 26 is below 27
+    assert all(min(e.pitches) >= texture.lowest and max(e.pitches) <= texture.highest for e in fitted)
+    assert [{p % 12 for p in e.pitches} for e in fitted] == [{p % 12 for p in e.pitches} for e in part]
+    rhythm = [(e.duration, e.ioi, e.velocity) for e in part]
+    assert [(e.duration, e.ioi, e.velocity) for e in fitted] == rhythm
+    assert fit_register(piece, texture) == piece  # a part already in the piece's range stays
+    assert fit_register([], texture) == []

@@ -23,7 +23,7 @@ import numpy as np
 from composer.events import Event
 from composer.generation.features import features
 from composer.generation.generate import Generated, best_candidate
-from composer.generation.steering import Texture, texture_distance
+from composer.generation.steering import Texture, fit_register, texture_distance
 from composer.model.vocabulary import Vocabulary
 
 LEAF = -1
@@ -170,5 +170,6 @@ def choose(
         return best_candidate(results)
     pieces = [[vocabulary.decode_event(row) for row in result.rows] for result in results]
     if texture is not None:
-        return results[int(np.argmin([texture_distance(piece, texture) for piece in pieces]))]
+        fitted = [fit_register(piece, texture) for piece in pieces]  # as each would be kept
+        return results[int(np.argmin([texture_distance(piece, texture) for piece in fitted]))]
     return results[critic.most_real(pieces)]

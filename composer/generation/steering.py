@@ -14,13 +14,16 @@ Freedoom's music: at four times the strength, the same key in 15% of continuatio
 33%). So the key, the register, the chord sizes and the pace are also kept in balance as the new
 part goes: :class:`Balance` follows the pitch classes, registers (half octaves), chord sizes and
 gaps between onsets the part has played lately and leans towards the ones it has played less
-than the piece does, and away from the ones it has played more.
+than the piece does, and away from the ones it has played more. The model's chords cannot reach
+every register a piece uses, so once the part is chosen :func:`fit_register` moves its bass and
+top line by whole octaves into the piece's range.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -62,6 +65,9 @@ class Texture:
     """The shares of its onsets with 1, 2, ... :data:`~composer.events.MAX_CHORD_SIZE` notes."""
     iois: tuple[int, ...]
     """Its gaps from one onset to the next, in grid ticks."""
+    lowest: int
+    highest: int
+    """Its lowest and highest notes: how far :func:`fit_register` may move an outer voice."""
 
 
 def texture_of(events: Sequence[Event]) -> Texture:
@@ -80,6 +86,8 @@ def texture_of(events: Sequence[Event]) -> Texture:
         registers=registers / registers.sum(),
         sizes=np.bincount([len(e.pitches) - 1 for e in recent], minlength=MAX_CHORD_SIZE) / len(recent),
         iois=tuple(e.ioi for e in recent),
+        lowest=min(pitches),
+        highest=max(pitches),
     )
 
 
@@ -187,3 +195,31 @@ def texture_distance(events: Sequence[Event], texture: Texture) -> float:
     return apart + sum(
         abs(float(np.log(max(a, 0.5) / max(b, 0.5)))) for a, b in zip(ours, theirs, strict=True)
     )
+
+
+def fit_register(events: Sequence[Event], texture: Texture) -> list[Event]:
+    """A new part's outer voices moved by whole octaves towards its piece's range, where the
+    model's chords do not reach it.
+
+    The model only has the chords it learnt (the bundled one's lowest note is A1), while game and
+    piano music often has its bass an octave or two lower, so a continuation came out narrower
+    than its piece. Where the part's 5th-percentile note lies an octave or more above the
+    piece's, the lowest note of each chord goes down by those octaves, never below the piece's
+    lowest note; where its 95th lies an octave or more below the piece's, each chord's top note
+    goes up likewise. Single notes (a melody) stay where they are, and so do the chords' pitch
+    classes: only the octave of the bass and of the top line changes.
+    """
+    if not events:
+        return []
+    low, high = np.percentile([p for e in events for p in e.pitches], [5, 95])
+    down = 12 * max(0, math.floor((low - texture.low) / 12 + 0.5))
+    up = 12 * max(0, math.floor((texture.high - high) / 12 + 0.5))
+    fitted = []
+    for event in events:
+        notes = list(event.pitches)
+        if len(notes) > 1 and down and notes[0] - down >= texture.lowest:
+            notes[0] -= down
+        if len(notes) > 1 and up and notes[-1] + up <= texture.highest:
+            notes[-1] += up
+        fitted.append(replace(event, pitches=tuple(notes)) if notes != list(event.pitches) else event)
+    return fitted
