@@ -87,6 +87,22 @@ def test_unknown_values_map_to_nearest_and_are_counted():
     )
 
 
+def test_an_unknown_chord_maps_to_the_known_one_nearest_by_chamfer_distance():
+    """Each note of the chord to the nearest note of a known set, and back, summed: the known set
+    with the least (the first of equals), checked against the distance written out by hand."""
+    rng = np.random.default_rng(3)
+    known = [tuple(sorted({int(p) for p in rng.integers(30, 90, rng.integers(1, 7))})) for _ in range(300)]
+    vocab = Vocabulary(pitch_sets=tuple(dict.fromkeys(known)), durations=(12,), iois=(12,))
+
+    def chamfer(a: tuple[int, ...], b: tuple[int, ...]) -> int:
+        return sum(min(abs(x - y) for y in b) for x in a) + sum(min(abs(x - y) for y in a) for x in b)
+
+    for _ in range(100):
+        chord = tuple(sorted({int(p) for p in rng.integers(0, 128, rng.integers(1, 11))}))
+        distances = [chamfer(chord, k) for k in vocab.pitch_sets]
+        assert vocab.nearest("pitch", chord) == MARKERS + int(np.argmin(distances))
+
+
 @pytest.mark.parametrize(
     ("text", "key"),
     [

@@ -20,7 +20,6 @@ FIELDS = ("pitch", "duration", "ioi", "velocity")
 PAD, START, END = 0, 1, 2
 MARKERS = 3
 """Ids below this are markers; real values start at id ``MARKERS``."""
-_FAR = 1e6
 NEAREST_CACHE = 65_536
 """Unknown values whose nearest known one is remembered (a few MB at most)."""
 
@@ -53,11 +52,13 @@ class Vocabulary:
             "velocity": {v: i + MARKERS for i, v in enumerate(self.velocities)},
         }
         object.__setattr__(self, "_index", index)
-        width = max(map(len, self.pitch_sets))
-        padded = np.full((len(self.pitch_sets), width), _FAR)
+        notes = np.zeros((len(self.pitch_sets), max(map(len, self.pitch_sets))), np.int64)
+        mask = np.zeros(notes.shape, bool)
         for i, chord in enumerate(self.pitch_sets):
-            padded[i, : len(chord)] = chord
-        object.__setattr__(self, "_chord_matrix", padded)
+            notes[i, : len(chord)] = chord
+            mask[i, : len(chord)] = True
+        object.__setattr__(self, "_notes", notes)
+        object.__setattr__(self, "_mask", mask)
         outlines = np.full((len(self.pitch_sets) + MARKERS, 2), -1000, dtype=np.int64)
         outlines[MARKERS:] = [(min(chord), max(chord)) for chord in self.pitch_sets]
         object.__setattr__(self, "_outlines", outlines)
@@ -99,8 +100,7 @@ class Vocabulary:
     def chord_notes(self) -> tuple[np.ndarray, np.ndarray]:
         """The notes of every pitch set as one array, ``(sets, widest)``, padded with 0, and the
         mask of real notes: for sums over all chords at once instead of a loop over thousands."""
-        mask = self._chord_matrix < _FAR  # type: ignore[attr-defined]
-        return np.where(mask, self._chord_matrix, 0).astype(np.int64), mask  # type: ignore[attr-defined]
+        return self._notes, self._mask  # type: ignore[attr-defined]
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -164,13 +164,26 @@ class Vocabulary:
         return int(np.argmin(np.abs(np.log((values + 1) / (value + 1))))) + MARKERS
 
     def _chord_distances(self, chord: tuple[int, ...]) -> np.ndarray:
-        """Symmetric chamfer distance in semitones from ``chord`` to every known pitch set."""
-        known = self._chord_matrix  # (V, width), padded with a far-away value
-        query = np.asarray(chord, dtype=float)
-        diff = np.abs(known[:, :, None] - query[None, None, :])  # (V, width, q)
-        forward = diff.min(axis=1).sum(axis=1)  # each query pitch to its nearest known pitch
-        backward = np.where(known < _FAR, diff.min(axis=2), 0.0).sum(axis=1)  # and the other way
+        """Symmetric chamfer distance in semitones from ``chord`` to every known pitch set: each
+        of its notes to the nearest note of the known set, and each known note to the nearest
+        of its notes. Both halves are table lookups, so a piece full of unknown chords maps fast."""
+        notes, mask = self.chord_notes
+        query = np.asarray(chord, dtype=np.int64)
+        forward = self._nearest_note_table()[:, query].sum(axis=1, dtype=np.int64)
+        to_query = np.abs(np.arange(128)[:, None] - query[None, :]).min(axis=1)  # for every MIDI note
+        backward = np.where(mask, to_query[notes], 0).sum(axis=1)
         return forward + backward
+
+    def _nearest_note_table(self) -> np.ndarray:
+        """``(sets, 128)``: how far every MIDI note is from each known pitch set's nearest note
+        (built at the first unknown chord, then kept)."""
+        table = getattr(self, "_near_table", None)
+        if table is None:
+            notes, mask = self.chord_notes
+            apart = np.abs(notes[:, :, None].astype(np.int16) - np.arange(128, dtype=np.int16))
+            table = np.where(mask[:, :, None], apart, 255).min(axis=1).astype(np.uint8)
+            object.__setattr__(self, "_near_table", table)
+        return table
 
     def steady_rhythm(self, ticks: int, velocity: int = 5) -> dict[str, int]:
         """Ids of the fields a pitch-only network (the seed's) does not predict: every note
