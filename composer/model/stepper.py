@@ -25,6 +25,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (np.tanh(0.5 * x) + 1.0)
 
 
+def _cell(z: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One LSTM step from the gates' summed inputs ``z`` (Keras' order: input, forget, cell,
+    output) and the cell state before: the new hidden and cell states."""
+    i, f, g, o = np.split(z, 4, axis=1)
+    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * np.tanh(c), c
+
+
 @dataclass
 class State:
     """Hidden and cell state of every LSTM layer, each shaped ``(batch, units)``."""
@@ -109,9 +117,7 @@ class Stepper:
             if layer:
                 x = x @ self._kernels[layer - 1]
             z = x + state.h[layer] @ self._recurrent[layer] + self._bias[layer]
-            i, f, g, o = np.split(z, 4, axis=1)
-            c = _sigmoid(f) * state.c[layer] + _sigmoid(i) * np.tanh(g)
-            h = _sigmoid(o) * np.tanh(c)
+            h, c = _cell(z, state.c[layer])
             hs.append(h)
             cs.append(c)
             x = h
@@ -143,9 +149,7 @@ class Stepper:
                 x = x + self._bias[layer]
                 h, c, out = state.h[layer], state.c[layer], np.empty((len(x), self.units), np.float32)
                 for t in range(len(x)):
-                    i, f, g, o = np.split(x[t : t + 1] + h @ self._recurrent[layer], 4, axis=1)
-                    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-                    h = _sigmoid(o) * np.tanh(c)
+                    h, c = _cell(x[t : t + 1] + h @ self._recurrent[layer], c)
                     out[t] = h[0]
                 hs.append(h)
                 cs.append(c)
