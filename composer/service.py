@@ -29,7 +29,7 @@ from composer.generation.batcher import Batcher
 from composer.generation.critic import Critic, candidate_count, choose
 from composer.generation.generate import Generated, PieceRequest
 from composer.generation.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
-from composer.generation.steering import fit_register, steering, texture_of
+from composer.generation.steering import Texture, fit_register, steering, texture_of
 from composer.harmonize import HARMONY_TEMPERATURE, harmonize
 from composer.harmonize.melody import parse_melody_text, read_melody_file
 from composer.keys import Key, detect_key, parse_key, settle_key, shift_between
@@ -226,6 +226,8 @@ class _Plan:
     candidates: list[Future[Generated]]
     """The piece's candidates in the batcher; :meth:`choose` keeps one."""
     critic: Critic | None
+    texture: Texture | None
+    """The end of the piece a continuation continues (None for a new piece)."""
     submitted: float
     """When generation began, the primer read (``time.perf_counter``)."""
 
@@ -353,9 +355,10 @@ class Composer:
         guide = model.key_guide(style, seed, wanted_key) if source is None else {}
         if wanted_key is not None:
             guide.pop("opening", None)  # the key's tonic chord is the primer already
+        texture = texture_of(primer_events) if source is not None and primer_events else None
         steer = None
-        if source is not None and self.settings.continuation_steering > 0:
-            steer = steering(vocabulary, texture_of(primer_events), self.settings.continuation_steering)
+        if texture is not None and self.settings.continuation_steering > 0:
+            steer = steering(vocabulary, texture, self.settings.continuation_steering)
         piece = PieceRequest(
             length=request.length,
             seed=seed,
@@ -394,6 +397,7 @@ class Composer:
             watch.timings,
             candidates,
             critic,
+            texture,
             watch.clock,  # generating counts encoding the primer and feeding it
         )
 
@@ -406,7 +410,7 @@ class Composer:
         vocabulary = self.load().vocabulary
         watch = _Stopwatch(timings)
         lap = watch.lap
-        texture = texture_of(primer_events) if source is not None and primer_events else None
+        texture = plan.texture
         result = choose(results, plan.critic, vocabulary, texture)
         lap("choose")
         new_events = [vocabulary.decode_event(row) for row in result.rows]

@@ -70,19 +70,26 @@ class Texture:
     """Its lowest and highest notes: how far :func:`fit_register` may move an outer voice."""
 
 
+def _shares_and_range(events: Sequence[Event]) -> tuple[np.ndarray, float, float]:
+    """The pitch-class shares of ``events`` (even where there are none) and the 5th and 95th
+    percentiles of their pitches: how a texture and a candidate are compared."""
+    histogram = pitch_class_histogram(events)
+    shares = histogram / histogram.sum() if histogram.any() else np.full(12, 1 / 12)
+    low, high = np.percentile([p for e in events for p in e.pitches], [5, 95])
+    return shares, float(low), float(high)
+
+
 def texture_of(events: Sequence[Event]) -> Texture:
     """The texture of the last :data:`RECENT_EVENTS` events."""
     recent = list(events[-RECENT_EVENTS:])
-    histogram = pitch_class_histogram(recent)
-    shares = histogram / histogram.sum() if histogram.any() else np.full(12, 1 / 12)
+    shares, low, high = _shares_and_range(recent)
     pitches = [p for e in recent for p in e.pitches]
-    low, high = np.percentile(pitches, [5, 95])
     registers = np.bincount(np.array(pitches) // REGISTER, minlength=_REGISTERS).astype(float)
     return Texture(
         pitch_classes=shares,
         notes_per_onset=float(np.mean([len(e.pitches) for e in recent])),
-        low=float(low),
-        high=float(high),
+        low=low,
+        high=high,
         registers=registers / registers.sum(),
         sizes=np.bincount([len(e.pitches) - 1 for e in recent], minlength=MAX_CHORD_SIZE) / len(recent),
         iois=tuple(e.ioi for e in recent),
@@ -185,10 +192,7 @@ def texture_distance(events: Sequence[Event], texture: Texture) -> float:
     onset and mean gap between onsets are from the piece's, as absolute log ratios."""
     if not events:
         return float("inf")
-    histogram = pitch_class_histogram(events)
-    shares = histogram / histogram.sum() if histogram.any() else np.full(12, 1 / 12)
-    pitches = [p for e in events for p in e.pitches]
-    low, high = np.percentile(pitches, [5, 95])
+    shares, low, high = _shares_and_range(events)
     ours = (max(high - low, 1.0), np.mean([len(e.pitches) for e in events]), np.mean([e.ioi for e in events]))
     theirs = (max(texture.high - texture.low, 1.0), texture.notes_per_onset, np.mean(texture.iois))
     apart = KEY_DISTANCE * (1.0 - float(np.minimum(shares, texture.pitch_classes).sum()))
@@ -211,7 +215,7 @@ def fit_register(events: Sequence[Event], texture: Texture) -> list[Event]:
     """
     if not events:
         return []
-    low, high = np.percentile([p for e in events for p in e.pitches], [5, 95])
+    _, low, high = _shares_and_range(events)
     down = 12 * max(0, math.floor((low - texture.low) / 12 + 0.5))
     up = 12 * max(0, math.floor((texture.high - high) / 12 + 0.5))
     fitted = []

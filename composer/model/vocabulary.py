@@ -141,7 +141,7 @@ class Vocabulary:
         ):
             token = self._index[name].get(value)
             if token is None:
-                token = self._nearest(name, value)
+                token = self._mapped(name, value)
                 mapped += 1
             ids.append(token)
         return ids, mapped
@@ -149,10 +149,7 @@ class Vocabulary:
     def nearest(self, name: str, value: int | tuple[int, ...]) -> int:
         """The id of ``value`` in field ``name``, or of the nearest known value."""
         token = self._index[name].get(value)
-        return token if token is not None else self._nearest(name, value)
-
-    def _nearest(self, name: str, value: int | tuple[int, ...]) -> int:
-        return self._mapped(name, value)
+        return token if token is not None else self._mapped(name, value)
 
     def _find_nearest(self, name: str, value: int | tuple[int, ...]) -> int:
         if name == "pitch":
