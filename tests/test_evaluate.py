@@ -233,6 +233,29 @@ def test_tell_apart_per_style_in_the_report(tiny_model_path, tmp_path):
     assert "| real against real | bach | 6 | — |" in text
 
 
+def test_each_tell_apart_seed_draws_its_own_pieces(tiny_model_path, monkeypatch):
+    """Seeds 0 and 1 judge different generated pieces, not the same ones shifted by one."""
+    from composer.model.stepper import Stepper
+    from training import evaluate as evaluation
+
+    held_out = [scale_piece(f"h{i}", 50 + i, "bach") for i in range(6)]
+    model = artifact.load(tiny_model_path)
+    stepper = Stepper(model.config, model.weights)
+    seeds: list[int] = []
+    generate_requests = evaluation.generate_requests
+
+    def recording(model, stepper, requests, *args, **kwargs):
+        seeds.extend(r.seed for r in requests)
+        return generate_requests(model, stepper, requests, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "generate_requests", recording)
+    evaluation.tell_apart_figures(model, stepper, held_out, seed=0)
+    first = set(seeds)
+    seeds.clear()
+    evaluation.tell_apart_figures(model, stepper, held_out, seed=1)
+    assert len(first) == len(set(seeds)) == 6 and not first & set(seeds)
+
+
 def test_evaluation_samples_each_style_as_the_composer_does(tiny_model_path, tmp_path):
     import shutil
 

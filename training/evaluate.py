@@ -302,6 +302,10 @@ def _own_key(model: Artifact, judge: Critic | None, request: PieceRequest, candi
     return model.key_guide(model.vocabulary.styles[request.style], request.seed, None, candidate)
 
 
+TELL_APART_SEEDS = 100_000
+"""The first piece seed of ``--tell-apart`` (apart from the seeds of the other figures' pieces)."""
+
+
 def tell_apart_figures(
     model: Artifact,
     stepper: Stepper,
@@ -325,13 +329,15 @@ def tell_apart_figures(
             continue
         length = int(np.median([len(r) for r in real]))
         style_id = model.vocabulary.styles.index(style)
+        # Each seed its own pieces: seed 1 starts where seed 0's pieces end.
+        first = TELL_APART_SEEDS + seed * len(real)
         requests = [
             PieceRequest(
                 length=length,
-                seed=seed + 100_000 + i,
+                seed=first + i,
                 style=style_id,
                 outlines=model.vocabulary.outlines,
-                **model.key_guide(style, seed + 100_000 + i),
+                **model.key_guide(style, first + i),
                 **style_settings(model, settings, style),
             )
             for i in range(len(real))
