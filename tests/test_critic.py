@@ -16,9 +16,10 @@ from composer.events import Event
 from composer.generation.critic import CANDIDATE_EVENTS, Critic, candidate_count, choose
 from composer.generation.features import features
 from composer.generation.generate import Generated, PieceRequest
-from composer.keys import draw_key
+from composer.keys import detect_key, draw_key, parse_key
 from composer.model import artifact
 from composer.model.stepper import Stepper
+from composer.model.vocabulary import Vocabulary
 from composer.service import Composer, ComposeRequest
 from composer.settings import ComposerSettings
 from tests.test_tell_apart import leaping, stepwise
@@ -81,6 +82,38 @@ def test_choose_keeps_the_likeliest_without_a_critic_and_the_most_real_with_one(
     critic = _fitted([stepwise(rng) for _ in range(20)], [leaping(rng) for _ in range(20)])
     assert choose(results, critic, vocabulary) is results[1]  # the one like the real pieces
     assert choose(results[:1], critic, vocabulary) is results[0]
+
+
+def _scale_tune(tonic: int, minor: bool, length: int = 40) -> list[Event]:
+    """Up and down a scale in quarter notes, the tonic triad under every fourth note."""
+    scale = (0, 2, 3, 5, 7, 8, 10, 12) if minor else (0, 2, 4, 5, 7, 9, 11, 12)
+    third = 3 if minor else 4
+    walk = [*range(8), *range(6, 0, -1)]
+    events = []
+    for i in range(length):
+        top = tonic + scale[walk[i % len(walk)]]
+        chord = (tonic - 12, tonic - 12 + third, tonic - 5, top) if i % 4 == 0 else (top,)
+        events.append(Event(tuple(sorted(set(chord))), 12, 12, 5))
+    return events
+
+
+def test_candidates_in_their_own_keys_are_kept_in_the_mode_the_piece_drew():
+    rng = np.random.default_rng(3)
+    arpeggio = [Event(((60, 76, 67, 84, 64, 72)[i % 6],), 4, 6, 5) for i in range(40)]  # leaps in C
+    tunes = [_scale_tune(67, False), _scale_tune(69, True), arpeggio]
+    vocabulary = Vocabulary.build(tunes)
+    results = [Generated(vocabulary.encode(t, start=False, end=False).rows, True) for t in tunes]
+    kept = [[vocabulary.decode_event(row) for row in r.rows] for r in results]  # as the critic sees them
+    assert [detect_key(t).minor for t in kept] == [False, True, False]
+    real = [stepwise(rng) for _ in range(20)]
+    critic = replace(_fitted(real, [leaping(rng) for _ in range(20)]), own_keys=True)
+    assert choose(results, critic, vocabulary, key=parse_key("Em")) is results[1]
+    assert choose(results, critic, vocabulary, key=parse_key("Bb")) is results[0]
+    # None came out in minor: the critic chooses among them all.
+    assert choose([results[0], results[2]], critic, vocabulary, key=parse_key("Em")) is results[0]
+    # Candidates sharing the request's key are judged whatever their mode.
+    shared = replace(critic, own_keys=False)
+    assert choose(results, shared, vocabulary, key=parse_key("Em")) is choose(results, shared, vocabulary)
 
 
 def test_a_fitted_critic_chooses_pieces_nearer_the_training_pieces(tiny_model_path, tmp_path):
@@ -241,9 +274,12 @@ def test_candidates_that_draw_their_own_keys_are_settled_in_the_key_of_the_one_k
             guide = model.key_guide("bach", 11, None, piece.candidate)
             assert piece.opening == guide["opening"]
         results = [future.result() for _, future in submitted]
-        kept = choose(results, critic, model.vocabulary)
+        kept = choose(results, critic, model.vocabulary, key=drawn[0])
         assert new.log_likelihood == round(kept.log_likelihood, 4)
-        assert new.key == str(draw_key(keys, 11, kept.candidate))
+        modes = [detect_key([model.vocabulary.decode_event(row) for row in r.rows]).minor for r in results]
+        assert drawn[0].minor in modes  # so the one kept came out in the mode the seed drew
+        assert parse_key(new.key).minor == drawn[0].minor
+        assert new.key == str(draw_key(keys, 11, kept.candidate))  # settled in the kept one's key
         assert drawn[kept.candidate] != drawn[0]  # here the critic kept a candidate in another key
         submitted.clear()
         composer.compose_sync(ComposeRequest(length=30, seed=11, style="bach", key="D"), tmp_path / "d")

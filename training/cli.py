@@ -189,7 +189,7 @@ def evaluate_parser() -> argparse.ArgumentParser:
         "--candidate-keys",
         action="store_true",
         help="with --fit-critic: each candidate of a new piece draws its own key from the style's spread, "
-        "so that the critic chooses the key and mode too",
+        "and the critic chooses the key among those that came out in the mode the piece drew",
     )
     p.add_argument(
         "--no-critic",

@@ -24,6 +24,7 @@ from composer.events import Event
 from composer.generation.features import features
 from composer.generation.generate import Generated, best_candidate
 from composer.generation.steering import Texture, fit_register, texture_distance
+from composer.keys import Key, detect_key
 from composer.model.vocabulary import Vocabulary
 
 LEAF = -1
@@ -161,15 +162,24 @@ def choose(
     critic: Critic | None,
     vocabulary: Vocabulary,
     texture: Texture | None = None,
+    key: Key | None = None,
 ) -> Generated:
     """The candidate to keep: for a continuation (``texture``, the end of its piece), the one
     nearest the piece's key and texture (:func:`~composer.generation.steering.texture_distance`);
     with a critic, the one it finds likeliest real; else the one the network finds likeliest
-    (:func:`~composer.generation.generate.best_candidate`)."""
+    (:func:`~composer.generation.generate.best_candidate`).
+
+    ``key`` is the key a new piece drew. Where its candidates drew keys of their own
+    (:attr:`Critic.own_keys`), the critic judges only those that came out in its mode, if any
+    did: left to choose, it kept major candidates, and 9-21% of the bundled model's chorales
+    came out in minor where 41% of its training chorales are (models/README.md)."""
     if len(results) == 1 or (critic is None and texture is None):
         return best_candidate(results)
     pieces = [[vocabulary.decode_event(row) for row in result.rows] for result in results]
     if texture is not None:
         fitted = [fit_register(piece, texture) for piece in pieces]  # as each would be kept
         return results[int(np.argmin([texture_distance(piece, texture) for piece in fitted]))]
-    return results[critic.most_real(pieces)]
+    judged = list(range(len(results)))
+    if critic.own_keys and key is not None:
+        judged = [i for i in judged if detect_key(pieces[i]).minor == key.minor] or judged
+    return results[judged[critic.most_real([pieces[i] for i in judged])]]
