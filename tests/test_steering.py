@@ -33,6 +33,20 @@ def test_texture_of_the_end_of_a_piece():
     assert 57 <= texture.low < texture.high <= 76
 
 
+def test_the_range_is_read_from_the_last_bars_not_only_the_last_events():
+    """A melody in half notes, then four bars of a fast bass line: 64 events of bass, but the
+    last 16 bars hold the melody too, so the range to fit a new part to reaches it."""
+    melody = [Event((76 + i % 9,), 24, 24, 5) for i in range(24)]  # twelve bars
+    bass = [Event((36 + i % 8,), 3, 3, 5) for i in range(64)]  # four bars
+    texture = texture_of(melody + bass)
+    assert texture.notes_per_onset == 1.0 and texture.pitch_classes[8:].sum() == 0  # the bass's only
+    assert (texture.lowest, texture.highest) == (36, 84)
+    assert texture.high >= 76
+    # Forty bars of half notes before it: the range still covers only the last sixteen.
+    earlier = [Event((96,), 24, 24, 5)] * 80
+    assert texture_of(earlier + melody + bass).highest == 84
+
+
 def test_the_bias_favours_chords_in_key_of_the_size_and_range():
     chords = [(57, 61, 64, 69), (60, 64, 67, 72), (69,), (21, 25, 28, 33), (57, 61, 64, 69, 73)]
     vocabulary = Vocabulary.build([[Event(c, 12, 12, 5) for c in chords]])

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from composer.events import MAX_CHORD_SIZE, Event
+from composer.events import MAX_CHORD_SIZE, TICKS_PER_QUARTER, Event
 from composer.keys import pitch_class_histogram
 from composer.model.vocabulary import MARKERS, Vocabulary
 
@@ -46,6 +46,13 @@ sizes: at 1 the new part kept to too narrow a range (its span within 25% of the 
 of Freedoom's tracks, the tracks against themselves 82%); at 2, 64% (models/README.md)."""
 RECENT_EVENTS = 64
 """How much of the end of the piece sets the texture to steer towards."""
+RANGE_QUARTERS = 64
+"""How far back the piece's range is read: its last 64 quarter notes (16 bars of 4/4), or its
+last :data:`RECENT_EVENTS` events where those reach further. A game track's last 64 events can
+be a fast bass line alone while its melody sounds over the same bars in fewer, longer notes:
+read from those events, the range missed the melody, and the new part came out within 25% of
+the piece's span for 78% of Freedoom's tracks; read from the bars, 85% (the tracks against
+themselves: 82%; models/README.md)."""
 FLOOR = 0.02
 """The smallest share a pitch class counts for, so a chromatic passing note is unlikely, not banned."""
 
@@ -80,11 +87,15 @@ def _shares_and_range(events: Sequence[Event]) -> tuple[np.ndarray, float, float
 
 
 def texture_of(events: Sequence[Event]) -> Texture:
-    """The texture of the last :data:`RECENT_EVENTS` events."""
+    """The texture of the last :data:`RECENT_EVENTS` events, with the range of the last
+    :data:`RANGE_QUARTERS` quarter notes."""
     recent = list(events[-RECENT_EVENTS:])
-    shares, low, high = _shares_and_range(recent)
+    shares, _, _ = _shares_and_range(recent)
     pitches = [p for e in recent for p in e.pitches]
     registers = np.bincount(np.array(pitches) // REGISTER, minlength=_REGISTERS).astype(float)
+    bars = _last_quarters(events, RANGE_QUARTERS)
+    _, low, high = _shares_and_range(bars)
+    reach = [p for e in bars for p in e.pitches]
     return Texture(
         pitch_classes=shares,
         notes_per_onset=float(np.mean([len(e.pitches) for e in recent])),
@@ -93,9 +104,21 @@ def texture_of(events: Sequence[Event]) -> Texture:
         registers=registers / registers.sum(),
         sizes=np.bincount([len(e.pitches) - 1 for e in recent], minlength=MAX_CHORD_SIZE) / len(recent),
         iois=tuple(e.ioi for e in recent),
-        lowest=min(pitches),
-        highest=max(pitches),
+        lowest=min(reach),
+        highest=max(reach),
     )
+
+
+def _last_quarters(events: Sequence[Event], quarters: int) -> list[Event]:
+    """The events that start in the last ``quarters`` quarter notes of ``events``, or the last
+    :data:`RECENT_EVENTS` where those are more."""
+    span, count = 0, 0
+    for event in reversed(events):
+        count += 1
+        span += event.ioi
+        if span >= quarters * TICKS_PER_QUARTER:
+            break
+    return list(events[-max(count, RECENT_EVENTS) :])
 
 
 def chord_bias(vocabulary: Vocabulary, texture: Texture, strength: float = 1.0) -> np.ndarray:
