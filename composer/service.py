@@ -32,7 +32,7 @@ from composer.generation.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, Sam
 from composer.generation.steering import Texture, fit_register, steering, texture_of
 from composer.harmonize import HARMONY_TEMPERATURE, harmonize
 from composer.harmonize.melody import parse_melody_text, read_melody_file
-from composer.keys import Key, detect_key, draw_key, parse_key, settle_key, shift_between
+from composer.keys import Key, detect_key, parse_key, settle_key, shift_between
 from composer.midi import arrange
 from composer.midi.notes import program_name
 from composer.midi.read import ReadLimits, read_score
@@ -413,7 +413,7 @@ class Composer:
         texture = plan.texture
         drawn = None  # a new piece's key, where its candidates drew their own: kept in its mode
         if source is None and wanted_key is None and plan.critic is not None and plan.critic.own_keys:
-            drawn = draw_key(self.load().keys_for(style), seed)
+            drawn = self.load().drawn_key(style, seed)
         result = choose(results, plan.critic, vocabulary, texture, drawn)
         lap("choose")
         new_events = [vocabulary.decode_event(row) for row in result.rows]

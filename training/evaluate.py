@@ -24,7 +24,7 @@ from composer.events import TICKS_PER_QUARTER, Event
 from composer.generation.critic import Critic, candidate_count, choose
 from composer.generation.generate import PieceRequest, generate
 from composer.generation.sampling import SamplingOptions
-from composer.keys import NAMES, draw_key, settle_key
+from composer.keys import NAMES, settle_key
 from composer.model.artifact import Artifact
 from composer.model.stepper import Stepper
 from composer.model.vocabulary import FIELDS, PAD, Vocabulary
@@ -283,7 +283,7 @@ def generate_requests(
     made, start = [], 0
     for request, judge, count in zip(requests, judges, counts, strict=True):
         own = judge is not None and judge.own_keys
-        drawn = draw_key(model.keys_for(styles[request.style]), request.seed) if own else None
+        drawn = model.drawn_key(styles[request.style], request.seed) if own else None
         result = choose(results[start : start + count], judge, model.vocabulary, key=drawn)
         start += count
         events = [model.vocabulary.decode_event(row) for row in result.rows]

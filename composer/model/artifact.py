@@ -95,6 +95,11 @@ class Artifact:
         from before this was recorded."""
         return dict(self.defaults.get("keys_by_style", {}).get(style, {}))
 
+    def drawn_key(self, style: str, seed: int, candidate: int = 0) -> Key | None:
+        """The key a new piece of ``style`` with ``seed`` (and candidate) is written in when none
+        is asked for (:func:`composer.keys.draw_key` from the style's spread)."""
+        return draw_key(self.keys_for(style), seed, candidate)
+
     def key_guide(
         self, style: str, seed: int, key: Key | None = None, candidate: int = 0
     ) -> dict[str, object]:
@@ -104,7 +109,7 @@ class Artifact:
         opens on and each pitch id's fit to the key, as
         :class:`~composer.generation.generate.PieceRequest` takes them; nothing where there is no
         key to draw."""
-        key = key or draw_key(self.keys_for(style), seed, candidate)
+        key = key or self.drawn_key(style, seed, candidate)
         if key is None or self.config.arch == "seed":
             return {}
         if key not in self._key_fits:
