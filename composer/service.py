@@ -228,6 +228,9 @@ class _Plan:
     critic: Critic | None
     texture: Texture | None
     """The end of the piece a continuation continues (None for a new piece)."""
+    drawn_key: Key | None
+    """The key a new piece drew, where its candidates drew keys of their own (else None): the
+    critic keeps one that came out in its mode, and the piece is settled in the kept one's key."""
     submitted: float
     """When generation began, the primer read (``time.perf_counter``)."""
 
@@ -398,6 +401,7 @@ class Composer:
             candidates,
             critic,
             texture,
+            model.drawn_key(style, seed) if own_keys else None,
             watch.clock,  # generating counts encoding the primer and feeding it
         )
 
@@ -411,10 +415,7 @@ class Composer:
         watch = _Stopwatch(timings)
         lap = watch.lap
         texture = plan.texture
-        drawn = None  # a new piece's key, where its candidates drew their own: kept in its mode
-        if source is None and wanted_key is None and plan.critic is not None and plan.critic.own_keys:
-            drawn = self.load().drawn_key(style, seed)
-        result = choose(results, plan.critic, vocabulary, texture, drawn)
+        result = choose(results, plan.critic, vocabulary, texture, plan.drawn_key)
         lap("choose")
         new_events = [vocabulary.decode_event(row) for row in result.rows]
         if not result.ended_naturally and new_events:
@@ -427,9 +428,9 @@ class Composer:
             shift = shift_between(detect_key(new_events), wanted_key) + request.transpose
         else:
             if source is None:  # a new piece: in a key the style's music is often in
-                own = plan.critic is not None and plan.critic.own_keys
                 keys = self.load().keys_for(style)
-                new_events = settle_key(new_events, keys, seed, result.candidate if own else 0)
+                candidate = result.candidate if plan.drawn_key is not None else 0
+                new_events = settle_key(new_events, keys, seed, candidate)
             shift = request.transpose
         new_events = [e.transposed(shift) for e in new_events] if shift else new_events
         key = wanted_key or detect_key(new_events if source is None else primer_events + new_events)

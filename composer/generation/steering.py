@@ -77,27 +77,29 @@ class Texture:
     """Its lowest and highest notes: how far :func:`fit_register` may move an outer voice."""
 
 
-def _shares_and_range(events: Sequence[Event]) -> tuple[np.ndarray, float, float]:
-    """The pitch-class shares of ``events`` (even where there are none) and the 5th and 95th
-    percentiles of their pitches: how a texture and a candidate are compared."""
+def _shares(events: Sequence[Event]) -> np.ndarray:
+    """The pitch-class shares of ``events`` (even where there are none)."""
     histogram = pitch_class_histogram(events)
-    shares = histogram / histogram.sum() if histogram.any() else np.full(12, 1 / 12)
+    return histogram / histogram.sum() if histogram.any() else np.full(12, 1 / 12)
+
+
+def _range(events: Sequence[Event]) -> tuple[float, float]:
+    """The 5th and 95th percentiles of the pitches of ``events``."""
     low, high = np.percentile([p for e in events for p in e.pitches], [5, 95])
-    return shares, float(low), float(high)
+    return float(low), float(high)
 
 
 def texture_of(events: Sequence[Event]) -> Texture:
     """The texture of the last :data:`RECENT_EVENTS` events, with the range of the last
     :data:`RANGE_QUARTERS` quarter notes."""
     recent = list(events[-RECENT_EVENTS:])
-    shares, _, _ = _shares_and_range(recent)
     pitches = [p for e in recent for p in e.pitches]
     registers = np.bincount(np.array(pitches) // REGISTER, minlength=_REGISTERS).astype(float)
     bars = _last_quarters(events, RANGE_QUARTERS)
-    _, low, high = _shares_and_range(bars)
+    low, high = _range(bars)
     reach = [p for e in bars for p in e.pitches]
     return Texture(
-        pitch_classes=shares,
+        pitch_classes=_shares(recent),
         notes_per_onset=float(np.mean([len(e.pitches) for e in recent])),
         low=low,
         high=high,
@@ -215,7 +217,7 @@ def texture_distance(events: Sequence[Event], texture: Texture) -> float:
     onset and mean gap between onsets are from the piece's, as absolute log ratios."""
     if not events:
         return float("inf")
-    shares, low, high = _shares_and_range(events)
+    shares, (low, high) = _shares(events), _range(events)
     ours = (max(high - low, 1.0), np.mean([len(e.pitches) for e in events]), np.mean([e.ioi for e in events]))
     theirs = (max(texture.high - texture.low, 1.0), texture.notes_per_onset, np.mean(texture.iois))
     apart = KEY_DISTANCE * (1.0 - float(np.minimum(shares, texture.pitch_classes).sum()))
@@ -238,7 +240,7 @@ def fit_register(events: Sequence[Event], texture: Texture) -> list[Event]:
     """
     if not events:
         return []
-    _, low, high = _shares_and_range(events)
+    low, high = _range(events)
     down = 12 * max(0, math.floor((low - texture.low) / 12 + 0.5))
     up = 12 * max(0, math.floor((texture.high - high) / 12 + 0.5))
     fitted = []
