@@ -29,7 +29,7 @@ from composer.generation.batcher import Batcher
 from composer.generation.critic import Critic, candidate_count, choose
 from composer.generation.generate import Generated, PieceRequest
 from composer.generation.sampling import DEFAULT_TEMPERATURE, DEFAULT_TOP_P, SamplingOptions
-from composer.generation.steering import Texture, fit_register, steering, texture_of
+from composer.generation.steering import Texture, fill_chords, fit_register, steering, texture_of
 from composer.harmonize import HARMONY_TEMPERATURE, harmonize
 from composer.harmonize.melody import parse_melody_text, read_melody_file
 from composer.keys import Key, detect_key, parse_key, settle_key, shift_between
@@ -420,8 +420,8 @@ class Composer:
         new_events = [vocabulary.decode_event(row) for row in result.rows]
         if not result.ended_naturally and new_events:
             new_events[-1] = _ring_out(new_events[-1])
-        if texture is not None:  # its bass and top line in the piece's octaves
-            new_events = fit_register(new_events, texture)
+        if texture is not None:  # its bass and top line in the piece's octaves, its chords as full
+            new_events = fill_chords(fit_register(new_events, texture), texture)
 
         if wanted_key is not None:
             new_events = primer_events + new_events

@@ -221,6 +221,28 @@ def lyrics_and_markers() -> bytes:
     return piano_file(extra)
 
 
+def band_in_unison() -> bytes:
+    """Game music on five channels: a lead doubled in unison and an octave below, a string pad in
+    triads, a bass in octaves; six to eight notes on every beat, in C major."""
+    roots = [48, 53, 55, 48, 57, 53, 55, 55]  # C F G C A F G G
+    tune = [72, 74, 76, 77, 79, 77, 76, 74]
+    events: list[tuple[int, Msg]] = []
+    for channel, program in enumerate((80, 81, 80, 48, 33)):
+        events.append((0, Msg("program_change", channel=channel, program=program)))
+    for beat in range(64):
+        root, top = roots[beat // 4 % 8], tune[beat % 8]
+        third = 4 if root % 12 in (0, 5, 7) else 3
+        pad, bass = [root, root + third, root + 7], [root - 24, root - 12]
+        parts = {0: [top], 1: [top], 2: [top - 12], 3: pad, 4: bass}
+        for channel, pitches in parts.items():
+            for pitch in pitches:
+                events.append((beat * 480, Msg("note_on", channel=channel, note=pitch, velocity=90)))
+                events.append((beat * 480 + 440, Msg("note_off", channel=channel, note=pitch, velocity=0)))
+    mid = mido.MidiFile(type=0, ticks_per_beat=480)
+    mid.tracks.append(timed([(0, Meta("set_tempo", tempo=mido.bpm2tempo(140))), *events]))
+    return save(mid)
+
+
 CORPUS: dict[str, Callable[[], bytes]] = {
     build.__name__: build
     for build in (
@@ -238,5 +260,6 @@ CORPUS: dict[str, Callable[[], bytes]] = {
         resolution(15360),
         smpte,
         lyrics_and_markers,
+        band_in_unison,
     )
 }

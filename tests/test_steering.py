@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pretty_midi
 
 from composer.events import Event, events_from_notes
 from composer.generation.steering import (
     Balance,
     chord_bias,
+    fill_chords,
     fit_register,
     steering,
     texture_distance,
@@ -151,3 +153,44 @@ def test_a_new_part_s_bass_and_top_line_move_by_octaves_into_the_piece_s_range()
     assert [(e.duration, e.ioi, e.velocity) for e in fitted] == rhythm
     assert fit_register(piece, texture) == piece  # a part already in the piece's range stays
     assert fit_register([], texture) == []
+
+
+def test_a_new_part_thinner_than_its_piece_is_filled_out_with_octave_doublings():
+    """A piece voiced in six notes, continued by triads and single notes: each event gets about
+    twice its notes, all octave doublings of its own notes within the piece's lowest and highest,
+    the inner ones first; rhythm and pitch classes stay, and a part as full as its piece stays."""
+    piece = [Event((36, 48, 55, 64, 67, 72 + i % 2), 12, 12, 5) for i in range(64)]
+    texture = texture_of(piece)
+    part = [Event((48, 52, 55), 12, 12, 5), Event((60, 64, 67, 76), 6, 6, 4), Event((67,), 6, 6, 5)] * 8
+    filled = fill_chords(part, texture)
+    sizes = [len(e.pitches) for e in filled]
+    assert sizes[:3] == [7, 9, 2]  # 6 / (8 / 3) = 2.25 times as many notes, rounded
+    assert filled[0].pitches == (36, 43, 48, 52, 55, 60, 67)  # bass and top an octave either side
+    assert 72 in filled[1].pitches  # inside the chord's own span first
+    assert filled[2].pitches == (55, 67)  # a single note doubled an octave below
+    added = [p for e, old in zip(filled, part, strict=True) for p in set(e.pitches) - set(old.pitches)]
+    assert texture.lowest <= min(added) and max(added) <= texture.highest
+    assert [{p % 12 for p in e.pitches} for e in filled] == [{p % 12 for p in e.pitches} for e in part]
+    rhythm = [(e.duration, e.ioi, e.velocity) for e in part]
+    assert [(e.duration, e.ioi, e.velocity) for e in filled] == rhythm
+    assert fill_chords(piece, texture) == piece
+    assert fill_chords(part[:1] * 20, texture_of(part[:1] * 64)) == part[:1] * 20
+    assert fill_chords([], texture) == []
+
+
+def test_a_continuation_is_as_full_as_the_band_it_continues(tiny_composer, tmp_path):
+    """Six to eight notes on every beat across five channels, continued by a model whose chords
+    are smaller: the new part, read back by pretty_midi, has nearly as many notes per onset as the
+    piece has distinct pitches, and its added notes are in the piece's key."""
+    data = midi_corpus.band_in_unison()
+    request = ComposeRequest(length=48, seed=3, primer=data, audio=False, picture=False)
+    made = tiny_composer.compose_sync(request, tmp_path / "band")
+    midi = pretty_midi.PrettyMIDI(str(made.midi))
+    new = next(i for i in midi.instruments if i.name == "Cadenza continuation")
+    old = [n for i in midi.instruments if i is not new for n in i.notes]
+    piece_chords = {(round(n.start, 3), n.pitch) for n in old}
+    piece_size = len(piece_chords) / len({start for start, _ in piece_chords})
+    size = len(new.notes) / len({round(n.start, 3) for n in new.notes})
+    assert size >= 0.75 * piece_size  # within the 25% `evaluate --continuations` allows
+    c_major = {0, 2, 4, 5, 7, 9, 11}
+    assert sum(n.pitch % 12 in c_major for n in new.notes) >= 0.8 * len(new.notes)

@@ -16,7 +16,9 @@ part goes: :class:`Balance` follows the pitch classes, registers (half octaves),
 gaps between onsets the part has played lately and leans towards the ones it has played less
 than the piece does, and away from the ones it has played more. The model's chords cannot reach
 every register a piece uses, so once the part is chosen :func:`fit_register` moves its bass and
-top line by whole octaves into the piece's range.
+top line by whole octaves into the piece's range; nor its thickest voicings (the bundled model's
+chords have at most five notes, a game track's six or more), so :func:`fill_chords` doubles
+chord notes at the octave where the part is thinner than the piece.
 """
 
 from __future__ import annotations
@@ -252,3 +254,52 @@ def fit_register(events: Sequence[Event], texture: Texture) -> list[Event]:
             notes[-1] += up
         fitted.append(replace(event, pitches=tuple(notes)) if notes != list(event.pitches) else event)
     return fitted
+
+
+FILL_BELOW = 0.85
+"""A new part's chords are filled out (:func:`fill_chords`) where its notes per onset are under
+this share of its piece's."""
+
+
+def fill_chords(events: Sequence[Event], texture: Texture) -> list[Event]:
+    """A new part's chords filled out with octave doublings of their own notes where the part is
+    thinner than its piece.
+
+    The model only has the chords it learnt, so a piece voiced in six or eight notes (a game
+    track's unison and octave doublings across its channels) was continued by chords of three or
+    four, thinner than the piece for most of the Freedoom tracks whose chord size missed. Where the
+    part's mean notes per onset is under :data:`FILL_BELOW` of the piece's, each event gets as many
+    more notes as the ratio asks (a single note too: a melody doubled at the octave), each an
+    octave or two from one of its notes and within the piece's lowest and highest: the harmony,
+    the pitch classes and the rhythm stay as the model chose them.
+    """
+    if not events:
+        return []
+    ratio = texture.notes_per_onset / float(np.mean([len(e.pitches) for e in events]))
+    if ratio * FILL_BELOW <= 1.0:
+        return list(events)
+    filled, owed = [], 0.0  # the fraction of a note rounding left over, carried to the next event
+    for event in events:
+        notes = list(event.pitches)
+        owed += len(notes) * (ratio - 1)
+        extra = _doublings(notes, texture)[: max(0, min(MAX_CHORD_SIZE - len(notes), round(owed)))]
+        owed = min(owed - len(extra), 0.5)  # what the range did not allow is not carried
+        filled.append(replace(event, pitches=tuple(sorted(notes + extra))) if extra else event)
+    return filled
+
+
+def _doublings(notes: Sequence[int], texture: Texture) -> list[int]:
+    """The octave doublings of a chord's ``notes`` that its piece's range allows, the least
+    conspicuous first: inside the chord's own span, then inside the piece's usual range (5th to
+    95th percentile), then out to its lowest and highest notes; an octave before two; the bass's
+    before the top note's before the inner notes'."""
+    order = [notes[0], notes[-1], *notes[1:-1]] if len(notes) > 1 else list(notes)
+    found: dict[int, tuple[int, int, int]] = {}
+    for rank, pitch in enumerate(order):
+        for octaves in (1, 2):
+            for q in (pitch - 12 * octaves, pitch + 12 * octaves):
+                if q in notes or not texture.lowest <= q <= texture.highest:
+                    continue
+                place = 0 if notes[0] < q < notes[-1] else 1 if texture.low <= q <= texture.high else 2
+                found[q] = min(found.get(q, (place, octaves, rank)), (place, octaves, rank))
+    return sorted(found, key=found.__getitem__)
