@@ -12,7 +12,6 @@ import asyncio
 import logging
 import secrets
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -581,9 +580,11 @@ class Composer:
         timings, lap = watch.timings, watch.lap
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=".cadenza-", dir=out_dir))
+        # Named first and made inside the try, so a Ctrl-C just after it is made still removes it.
+        scratch = out_dir / f".cadenza-{secrets.token_hex(8)}"
         rendering: Future[tuple[AudioInfo | None, float]] | None = None
         try:
+            scratch.mkdir(mode=0o700)
             made = {"midi": write_midi_file(midi_file, scratch / f"{stem}.mid")}
             lap("midi")
             overlap_started = time.perf_counter()
