@@ -54,6 +54,9 @@ def test_the_command_writes_the_report(tiny_model_path, tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     text = (out / "continuations.md").read_text()
     assert "| same key (pitch-class overlap ≥ 0.75) |" in text
-    assert text.count(".mid |") == 3
+    assert text.count(".mid](#piece-") == 3  # a row per piece, linked to its picture
     assert "×) |" in text  # each piece's figures as multiples of its own
     assert "loudness jump at the seam" in text
+    pictures = sorted((out / "pictures").iterdir())
+    assert len(pictures) == 3 and all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pictures)
+    assert all(f"](pictures/{p.name})" in text for p in pictures)  # each shown in the report

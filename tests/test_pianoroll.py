@@ -51,6 +51,18 @@ def test_colours_a_continuation(tmp_path: Path) -> None:
     draw_piano_roll(notes, tmp_path / "all-old.png", new_from=1e6)
 
 
+def test_draws_only_the_end_of_a_long_piece(tmp_path: Path) -> None:
+    """``since`` draws from there on: the picture differs from the whole piece's, and a ``since``
+    past every note still draws the last one."""
+    notes = melody(300, seed=2)
+    whole = draw_piano_roll(notes, tmp_path / "whole.png", tempo=100.0, new_from=notes[250].start)
+    end = draw_piano_roll(
+        notes, tmp_path / "end.png", tempo=100.0, new_from=notes[250].start, since=notes[200].start
+    )
+    assert png_size(end) == (1600, 600) and end.read_bytes() != whole.read_bytes()
+    assert png_size(draw_piano_roll(notes, tmp_path / "past.png", since=1e6)) == (1600, 600)
+
+
 def test_several_parts_and_a_single_note(tmp_path: Path) -> None:
     assert png_size(draw_piano_roll(melody(120, parts=3), tmp_path / "parts.png")) == (1600, 600)
     assert png_size(draw_piano_roll([Note(60, 0.0, 0.5)], tmp_path / "one.png")) == (1600, 600)

@@ -229,8 +229,8 @@ def _continuations(model: Path, folder: Path, out: Path | None, length: int, see
 
     from training.continuations import evaluate_continuations, markdown
 
-    result = evaluate_continuations(model, folder, length, seed)
     out = out or Path("reports") / f"{model.stem}-continuations"
+    result = evaluate_continuations(model, folder, length, seed, pictures=out / "pictures")
     out.mkdir(parents=True, exist_ok=True)
     (out / "continuations.json").write_text(json.dumps(result, indent=1))
     (out / "continuations.md").write_text(markdown(result))

@@ -119,9 +119,12 @@ def compare_piece(original: list[Timed], new: list[Timed]) -> dict:
     return row
 
 
-def evaluate_continuations(model: Path, folder: Path, length: int = 100, seed: int = 0) -> dict:
+def evaluate_continuations(
+    model: Path, folder: Path, length: int = 100, seed: int = 0, pictures: Path | None = None
+) -> dict:
     """Continue every piece in ``folder`` (or in the corpus set of that name) by ``length`` events
-    with ``model`` and compare."""
+    with ``model`` and compare; with ``pictures``, draw each piece's last half-minute and its new
+    part there (a row's ``picture`` names its file)."""
     from composer.errors import ComposerError
     from composer.service import Composer, ComposeRequest
     from composer.settings import ComposerSettings
@@ -130,6 +133,8 @@ def evaluate_continuations(model: Path, folder: Path, length: int = 100, seed: i
     if not files:
         raise ValueError(f"no MIDI, MusicXML or ABC files found under {folder}")
     composer = Composer(ComposerSettings(model=model), workers=1)
+    if pictures is not None:
+        pictures.mkdir(parents=True, exist_ok=True)
     rows = []
     try:
         with tempfile.TemporaryDirectory() as scratch:
@@ -149,10 +154,27 @@ def evaluate_continuations(model: Path, folder: Path, length: int = 100, seed: i
                 original = [t for t, n in zip(notes, result.notes, strict=True) if n.part not in new_parts]
                 new = [t for t, n in zip(notes, result.notes, strict=True) if n.part in new_parts]
                 if original and new:
-                    rows.append({"piece": path.name, **compare_piece(original, new)})
+                    row = {"piece": path.name, **compare_piece(original, new)}
+                    if pictures is not None:
+                        drawn = pictures / f"{i:03d}.png"
+                        row["picture"] = _draw(result.notes, new_parts, timeline, drawn, path.name)
+                    rows.append(row)
     finally:
         composer.close()
     return {"model": str(model), "folder": str(folder), "length": length, "pieces": rows, **summary(rows)}
+
+
+def _draw(notes: Sequence[Note], new_parts: set[int], timeline: Timeline, path: Path, title: str) -> str:
+    """The piece's last :data:`WINDOW_SECONDS` and its new part as a piano roll at ``path``; its
+    file name."""
+    from composer.render.pianoroll import draw_piano_roll
+
+    new_from = min(n.start for n in notes if n.part in new_parts)
+    old = [n for n in notes if n.part not in new_parts]
+    seconds = timeline.seconds_at([n.start for n in old])
+    recent = [n.start for n, t in zip(old, seconds, strict=True) if t >= seconds.max() - WINDOW_SECONDS]
+    draw_piano_roll(notes, path, timeline=timeline, new_from=new_from, since=min(recent), title=title)
+    return path.name
 
 
 def summary(rows: Sequence[dict]) -> dict:
@@ -210,5 +232,22 @@ def markdown(result: dict) -> str:
     ]
     for row in result["pieces"]:
         marks = [_mark(row, key) for _, key in FIGURES]
-        lines.append(f"| {row['piece']} | " + " | ".join(marks) + f" | {row['seam']:+.1f} |")
+        name = f"[{row['piece']}](#{_anchor(row)})" if "picture" in row else row["piece"]
+        lines.append(f"| {name} | " + " | ".join(marks) + f" | {row['seam']:+.1f} |")
+    drawn = [row for row in result["pieces"] if "picture" in row]
+    if drawn:
+        lines += ["", f"## Each piece's last {WINDOW_SECONDS:g} seconds and its new part", ""]
+        for row in drawn:
+            lines += [
+                f'<a id="{_anchor(row)}"></a>',
+                f"### {row['piece']}",
+                "",
+                f"![{row['piece']}](pictures/{row['picture']})",
+                "",
+            ]
     return "\n".join(lines) + "\n"
+
+
+def _anchor(row: dict) -> str:
+    """The link target of a piece's picture in the report."""
+    return "piece-" + Path(row["picture"]).stem

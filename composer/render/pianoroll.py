@@ -64,6 +64,7 @@ def draw_piano_roll(
     new_from: float | None = None,
     title: str = "",
     part_names: Sequence[str] = (),
+    since: float = 0.0,
 ) -> Path:
     """Draw ``notes`` as a PNG piano roll at ``path`` (written atomically) and return the path.
 
@@ -72,7 +73,8 @@ def draw_piano_roll(
     ``new_from`` (in quarter notes) marks where a continuation starts: earlier notes are drawn grey
     as "your piece", later ones coloured as "continuation". ``part_names`` names the parts in the
     legend (else "part 1", "part 2"...); with them, part 0 is a melody drawn outlined, in front.
-    Raises ``ValueError`` for no notes or a tempo that is not positive.
+    ``since`` (in quarter notes) draws only from there on, its clock still the piece's: the end of
+    a long piece and what follows it. Raises ``ValueError`` for no notes or a tempo that is not positive.
     """
     if not notes:
         raise ValueError("there are no notes to draw")
@@ -81,6 +83,9 @@ def draw_piano_roll(
             raise ValueError(f"tempo must be positive, got {tempo}")
         timeline = Timeline.constant(tempo)
     path = Path(path)
+    since = min(since, max(n.start for n in notes))  # the last note is always drawn
+    notes = [n for n in notes if n.end > since]
+    left = float(timeline.seconds_at([since])[0]) if since > 0 else 0.0
 
     starts = timeline.seconds_at(np.fromiter((n.start for n in notes), float, len(notes)))
     ends = timeline.seconds_at(np.fromiter((n.end for n in notes), float, len(notes)))
@@ -94,20 +99,20 @@ def draw_piano_roll(
     ax.set_facecolor(PANEL)
 
     total = max(float(ends.max()), float(starts.max()) + 0.1, 1.0)
-    x_max = total * 1.01
+    x_max = left + (total - left) * 1.01
     low, high = int(pitches.min()), int(pitches.max())
     if high - low < MIN_PITCH_SPAN:
         low = max(0, (low + high) // 2 - MIN_PITCH_SPAN // 2)
         high = min(127, low + MIN_PITCH_SPAN)
         low = max(0, high - MIN_PITCH_SPAN)
     y_min, y_max = low - 1.5, high + 1.5
-    ax.set_xlim(0.0, x_max)
+    ax.set_xlim(left, x_max)
     ax.set_ylim(y_min, y_max)
 
     _draw_keyboard_rows(ax, low - 1, high + 1, x_max)
 
     # A 1 px gap keeps repeated notes apart; very short notes on a long piece still get 2 px.
-    pixel = x_max / (WIDTH_PX * ax.get_position().width)
+    pixel = (x_max - left) / (WIDTH_PX * ax.get_position().width)
     widths = np.maximum(ends - starts - pixel, 2.0 * pixel)
     alphas = 0.35 + 0.65 * np.clip(velocities, 1, 127) / 127.0
 
@@ -156,7 +161,7 @@ def draw_piano_roll(
             )
         )
 
-    _style_axes(ax, low, high, total)
+    _style_axes(ax, low, high, total - left)
     if handles:
         legend = ax.legend(
             handles=handles,
@@ -199,11 +204,12 @@ def _draw_keyboard_rows(ax: Axes, low: int, high: int, x_max: float) -> None:
             ax.axhline(p - 0.5, color=GRID, lw=0.8, zorder=0.3)
 
 
-def _style_axes(ax: Axes, low: int, high: int, total: float) -> None:
-    """Dark-theme ticks and labels: minutes:seconds along x, note names at each C along y."""
+def _style_axes(ax: Axes, low: int, high: int, shown: float) -> None:
+    """Dark-theme ticks and labels: minutes:seconds along x (``shown`` seconds of it), note names
+    at each C along y."""
     cs = [p for p in range(low - 1, high + 2) if p % 12 == 0]
     ax.set_yticks(cs, [note_name(p) for p in cs])
-    step = next((s for s in TIME_STEPS if total / s <= 14), TIME_STEPS[-1])
+    step = next((s for s in TIME_STEPS if shown / s <= 14), TIME_STEPS[-1])
     ax.xaxis.set_major_locator(MultipleLocator(step))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: _clock(x)))
     ax.grid(axis="x", color=GRID, lw=0.6, alpha=0.7, zorder=0.4)
