@@ -85,7 +85,7 @@ def draw_piano_roll(
     path = Path(path)
     since = min(since, max(n.start for n in notes))  # the last note is always drawn
     notes = [n for n in notes if n.end > since]
-    left = float(timeline.seconds_at([since])[0]) if since > 0 else 0.0
+    left = float(timeline.seconds_at([since])[0])
 
     starts = timeline.seconds_at(np.fromiter((n.start for n in notes), float, len(notes)))
     ends = timeline.seconds_at(np.fromiter((n.end for n in notes), float, len(notes)))
