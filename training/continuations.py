@@ -157,23 +157,30 @@ def evaluate_continuations(
                     row = {"piece": path.name, **compare_piece(original, new)}
                     if pictures is not None:
                         drawn = pictures / f"{i:03d}.png"
-                        row["picture"] = _draw(result.notes, new_parts, timeline, drawn, path.name)
+                        row["picture"] = _draw(result.notes, notes, new_parts, timeline, drawn, path.name)
                     rows.append(row)
     finally:
         composer.close()
     return {"model": str(model), "folder": str(folder), "length": length, "pieces": rows, **summary(rows)}
 
 
-def _draw(notes: Sequence[Note], new_parts: set[int], timeline: Timeline, path: Path, title: str) -> str:
+def _draw(
+    notes: Sequence[Note],
+    placed: Sequence[Timed],
+    new_parts: set[int],
+    timeline: Timeline,
+    path: Path,
+    title: str,
+) -> str:
     """The piece's last :data:`WINDOW_SECONDS` and its new part as a piano roll at ``path``; its
-    file name."""
+    file name. ``placed`` is ``notes`` in seconds."""
     from composer.render.pianoroll import draw_piano_roll
 
     new_from = min(n.start for n in notes if n.part in new_parts)
-    old = [n for n in notes if n.part not in new_parts]
-    seconds = timeline.seconds_at([n.start for n in old])
-    recent = [n.start for n, t in zip(old, seconds, strict=True) if t >= seconds.max() - WINDOW_SECONDS]
-    draw_piano_roll(notes, path, timeline=timeline, new_from=new_from, since=min(recent), title=title)
+    old = [(n.start, t.start) for n, t in zip(notes, placed, strict=True) if n.part not in new_parts]
+    end = max(seconds for _, seconds in old)
+    since = min(beat for beat, seconds in old if seconds >= end - WINDOW_SECONDS)
+    draw_piano_roll(notes, path, timeline=timeline, new_from=new_from, since=since, title=title)
     return path.name
 
 
